@@ -1,0 +1,5 @@
+from __future__ import annotations
+
+from parley.cli import main
+
+main()

@@ -1,0 +1,346 @@
+"""The /v1 routes: parse the request, call the store, answer JSON bytes. No SQL here."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import msgspec
+from starlette.requests import Request
+from starlette.responses import Response
+
+from parley import auth, ids
+from parley.errors import (
+    InvalidRequest,
+    PayloadTooLarge,
+    invalid_type,
+    invalid_value,
+    item_not_found,
+    json_type_name,
+    missing_parameter,
+    unknown_parameter,
+)
+from parley.items import ItemReference, check_items_array, copy_item, parse_items
+from parley.models import (
+    DEFAULT_LIMIT,
+    INCLUDE_VALUES,
+    MAX_LIMIT,
+    MAX_METADATA_KEY,
+    MAX_METADATA_PAIRS,
+    MAX_METADATA_VALUE,
+    MIN_LIMIT,
+    DeletedConversation,
+    ItemList,
+    NewItem,
+)
+from parley.store import Order, Store
+from parley.store.sqlite import duplicate_item
+
+_encode = msgspec.json.Encoder().encode
+_decoder = msgspec.json.Decoder()
+_EMPTY_METADATA = b"{}"
+_ORDERS: tuple[Order, ...] = ("asc", "desc")
+
+_UNPARSEABLE = (
+    "We could not parse the JSON body of your request. (HINT: This likely means you aren't "
+    "using your HTTP library correctly. The API expects a JSON payload, but what was sent was "
+    "not valid JSON.)"
+)
+
+
+class JSONBytes(Response):
+    """A response whose body is JSON bytes already encoded."""
+
+    media_type = "application/json"
+
+
+def ok(payload: Any) -> Response:
+    """A 200 answer with ``payload`` encoded by msgspec."""
+    return JSONBytes(_encode(payload))
+
+
+# -- request parsing ----------------------------------------------------------------------
+
+
+async def read_json(request: Request, *, required: bool) -> dict[str, Any]:
+    """The body as a JSON object. Empty body: ``{}``, or 400 when ``required``."""
+    limit: int = request.app.state.max_body_bytes
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise _too_large(limit)
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise _too_large(limit)
+        chunks.append(chunk)
+    body = b"".join(chunks)
+    if not body.strip():
+        if required:
+            raise InvalidRequest(
+                "The request needs a JSON body, but none was sent.", code="missing_body"
+            )
+        return {}
+    content_type = request.headers.get("content-type", "application/json")
+    media = content_type.split(";", 1)[0].strip().lower()
+    if media and media != "application/json" and not media.endswith("+json"):
+        raise InvalidRequest(
+            f"Unsupported content type '{media}'. Send the body as JSON with "
+            "'Content-Type: application/json'.",
+            code="unsupported_content_type",
+        )
+    try:
+        value = _decoder.decode(body)
+    except (msgspec.DecodeError, RecursionError):
+        raise InvalidRequest(_UNPARSEABLE) from None
+    if not isinstance(value, dict):
+        raise InvalidRequest(
+            f"The request body must be a JSON object, but got {json_type_name(value)} instead.",
+            code="invalid_type",
+        )
+    return value
+
+
+def _too_large(limit: int) -> PayloadTooLarge:
+    return PayloadTooLarge(
+        f"The request body is too large: this server accepts at most {limit} bytes.",
+        code="request_too_large",
+    )
+
+
+def reject_unknown(body: dict[str, Any], allowed: tuple[str, ...]) -> None:
+    """400 ``unknown_parameter`` for any top-level field outside ``allowed``."""
+    for key in body:
+        if key not in allowed:
+            raise unknown_parameter(key)
+
+
+def encode_metadata(value: Any, param: str = "metadata") -> bytes:
+    """Check metadata against OpenAI's limits; return it as stored JSON (``{}`` for none)."""
+    if value is None:
+        return _EMPTY_METADATA
+    if not isinstance(value, dict):
+        raise invalid_type(param, "a metadata object", value)
+    if len(value) > MAX_METADATA_PAIRS:
+        raise InvalidRequest(
+            f"Invalid '{param}': too many properties. Expected an object with at most "
+            f"{MAX_METADATA_PAIRS} properties, but got an object with {len(value)} properties "
+            "instead.",
+            param=param,
+            code="object_above_max_properties",
+        )
+    for key, text in value.items():
+        if len(key) > MAX_METADATA_KEY:
+            raise InvalidRequest(
+                f"Invalid '{param}': key too long. Expected a key with maximum length "
+                f"{MAX_METADATA_KEY}, but got a key with length {len(key)} instead.",
+                param=param,
+                code="string_above_max_length",
+            )
+        if not isinstance(text, str):
+            raise invalid_type(f"{param}.{key}", "a string", text)
+        if len(text) > MAX_METADATA_VALUE:
+            raise InvalidRequest(
+                f"Invalid '{param}.{key}': string too long. Expected a string with maximum "
+                f"length {MAX_METADATA_VALUE}, but got a string with length {len(text)} "
+                "instead.",
+                param=f"{param}.{key}",
+                code="string_above_max_length",
+            )
+    return _encode(value) if value else _EMPTY_METADATA
+
+
+def parse_include(request: Request) -> list[str]:
+    """``include[]`` (as the SDK sends it) or bare ``include``; each value checked."""
+    params = request.query_params
+    values = params.getlist("include[]") + params.getlist("include")
+    for index, value in enumerate(values):
+        if value not in INCLUDE_VALUES:
+            raise invalid_value(f"include[{index}]", value, list(INCLUDE_VALUES))
+    return values
+
+
+def parse_limit(raw: str | None) -> int:
+    """The page size: 1–100, default 20."""
+    if raw is None or raw == "":
+        return DEFAULT_LIMIT
+    try:
+        limit = int(raw)
+    except ValueError:
+        raise InvalidRequest(
+            f"Invalid type for 'limit': expected an integer, but got a string instead ('{raw}').",
+            param="limit",
+            code="invalid_type",
+        ) from None
+    if limit < MIN_LIMIT:
+        raise InvalidRequest(
+            f"Invalid 'limit': integer below minimum value. Expected a value >= {MIN_LIMIT}, "
+            f"but got {limit} instead.",
+            param="limit",
+            code="integer_below_min_value",
+        )
+    if limit > MAX_LIMIT:
+        raise InvalidRequest(
+            f"Invalid 'limit': integer above maximum value. Expected a value <= {MAX_LIMIT}, "
+            f"but got {limit} instead.",
+            param="limit",
+            code="integer_above_max_value",
+        )
+    return limit
+
+
+def parse_order(raw: str | None) -> Order:
+    """``asc`` or ``desc`` (the default)."""
+    if raw is None or raw == "":
+        return "desc"
+    if raw == "asc":
+        return "asc"
+    if raw == "desc":
+        return "desc"
+    raise invalid_value("order", raw, list(_ORDERS))
+
+
+async def resolve_items(
+    store: Store, project: str, parsed: list[NewItem | ItemReference]
+) -> list[NewItem]:
+    """Replace item references by copies of the items they name; reject duplicate ids."""
+    resolved: list[NewItem] = []
+    seen: set[str] = set()
+    for index, entry in enumerate(parsed):
+        if isinstance(entry, ItemReference):
+            data = await store.find_item(project, entry.id)
+            if data is None:
+                raise item_not_found(entry.id)
+            entry = copy_item(data)
+        if entry.id in seen:
+            raise duplicate_item(entry.id, index)
+        seen.add(entry.id)
+        resolved.append(entry)
+    return resolved
+
+
+# -- handlers -----------------------------------------------------------------------------
+
+Handler = Callable[[Request, Store, str], Awaitable[Response]]
+
+
+def authed(handler: Handler) -> Callable[[Request], Awaitable[Response]]:
+    """Resolve the caller's project from its key, then run ``handler`` with it."""
+
+    async def endpoint(request: Request) -> Response:
+        store: Store = request.app.state.store
+        project = await auth.project_for(store, request.headers.get("authorization"))
+        request.state.project = project
+        return await handler(request, store, project)
+
+    endpoint.__name__ = handler.__name__
+    endpoint.__doc__ = handler.__doc__
+    return endpoint
+
+
+@authed
+async def create_conversation(request: Request, store: Store, project: str) -> Response:
+    """POST /v1/conversations"""
+    body = await read_json(request, required=False)
+    reject_unknown(body, ("items", "metadata"))
+    metadata = encode_metadata(body.get("metadata"))
+    raw_items = body.get("items")
+    items: list[NewItem] = []
+    if raw_items is not None:
+        parsed = parse_items(check_items_array(raw_items))
+        items = await resolve_items(store, project, parsed)
+    record = await store.create_conversation(
+        project, ids.conversation_id(), int(time.time()), metadata, items
+    )
+    return ok(record.wire())
+
+
+@authed
+async def retrieve_conversation(request: Request, store: Store, project: str) -> Response:
+    """GET /v1/conversations/{conversation_id}"""
+    record = await store.retrieve_conversation(project, request.path_params["conversation_id"])
+    return ok(record.wire())
+
+
+@authed
+async def update_conversation(request: Request, store: Store, project: str) -> Response:
+    """POST /v1/conversations/{conversation_id}: replaces the metadata."""
+    conversation_id = request.path_params["conversation_id"]
+    body = await read_json(request, required=True)
+    reject_unknown(body, ("metadata",))
+    if "metadata" not in body:
+        raise missing_parameter("metadata")
+    metadata = encode_metadata(body["metadata"])
+    record = await store.update_conversation(project, conversation_id, metadata)
+    return ok(record.wire())
+
+
+@authed
+async def delete_conversation(request: Request, store: Store, project: str) -> Response:
+    """DELETE /v1/conversations/{conversation_id}: the conversation and all its items."""
+    conversation_id = request.path_params["conversation_id"]
+    await store.delete_conversation(project, conversation_id)
+    return ok(DeletedConversation(conversation_id))
+
+
+@authed
+async def create_items(request: Request, store: Store, project: str) -> Response:
+    """POST /v1/conversations/{conversation_id}/items"""
+    conversation_id = request.path_params["conversation_id"]
+    parse_include(request)
+    body = await read_json(request, required=True)
+    reject_unknown(body, ("items",))
+    if "items" not in body:
+        raise missing_parameter("items")
+    parsed = parse_items(check_items_array(body["items"], allow_empty=False))
+    items = await resolve_items(store, project, parsed)
+    await store.create_items(project, conversation_id, items, int(time.time()))
+    return ok(
+        ItemList(
+            data=[msgspec.Raw(item.data) for item in items],
+            first_id=items[0].id,
+            last_id=items[-1].id,
+            has_more=False,
+        )
+    )
+
+
+@authed
+async def list_items(request: Request, store: Store, project: str) -> Response:
+    """GET /v1/conversations/{conversation_id}/items"""
+    params = request.query_params
+    limit = parse_limit(params.get("limit"))
+    order = parse_order(params.get("order"))
+    parse_include(request)
+    after = params.get("after") or None
+    page = await store.list_items(
+        project, request.path_params["conversation_id"], after=after, limit=limit, order=order
+    )
+    rows = page.items
+    return ok(
+        ItemList(
+            data=[msgspec.Raw(data) for _, data in rows],
+            first_id=rows[0][0] if rows else None,
+            last_id=rows[-1][0] if rows else None,
+            has_more=page.has_more,
+        )
+    )
+
+
+@authed
+async def retrieve_item(request: Request, store: Store, project: str) -> Response:
+    """GET /v1/conversations/{conversation_id}/items/{item_id}"""
+    parse_include(request)
+    path = request.path_params
+    data = await store.retrieve_item(project, path["conversation_id"], path["item_id"])
+    return JSONBytes(data)
+
+
+@authed
+async def delete_item(request: Request, store: Store, project: str) -> Response:
+    """DELETE /v1/conversations/{conversation_id}/items/{item_id}: answers the conversation."""
+    path = request.path_params
+    record = await store.delete_item(project, path["conversation_id"], path["item_id"])
+    return ok(record.wire())

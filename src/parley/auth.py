@@ -1,0 +1,80 @@
+"""API keys: minting, hashing, and resolving a request's project from its bearer key.
+
+Keys carry 256 random bits, so one SHA-256 pass is a sound at-rest hash (a slow password hash
+buys nothing for secrets that cannot be guessed). The plain key is shown once, at creation.
+"""
+
+from __future__ import annotations
+
+import hashlib
+
+from parley import ids
+from parley.errors import AuthenticationFailed
+from parley.models import ApiKeyInfo
+from parley.store import Store
+
+DEFAULT_PROJECT = "default"
+
+_MISSING = (
+    "You didn't provide an API key. You need to provide your API key in an Authorization "
+    "header using Bearer auth (i.e. Authorization: Bearer YOUR_KEY)."
+)
+
+
+def hash_key(key: str) -> bytes:
+    """The digest stored for ``key``."""
+    return hashlib.sha256(key.encode("utf-8", "surrogatepass")).digest()
+
+
+def redact(key: str) -> str:
+    """A key shortened for display: ``sk-…abcd``."""
+    if len(key) <= 8:
+        return "…"
+    return f"{key[:3]}…{key[-4:]}"
+
+
+async def create_key(
+    store: Store, project: str = DEFAULT_PROJECT, name: str = "", key: str | None = None
+) -> tuple[str, ApiKeyInfo]:
+    """Mint (or register the given) key for ``project``; return the plain key and its record."""
+    plain = key if key is not None else ids.api_key()
+    info = await store.add_api_key(
+        key_id=ids.new_id("key_"),
+        project=project,
+        name=name,
+        hint=redact(plain),
+        key_hash=hash_key(plain),
+    )
+    return plain, info
+
+
+async def ensure_key(store: Store, key: str, project: str = DEFAULT_PROJECT) -> bool:
+    """Register ``key`` for ``project`` unless it is already active; True if it was added."""
+    if await store.project_for_key(hash_key(key)) is not None:
+        return False
+    await create_key(store, project, name="fixed key (--api-key)", key=key)
+    return True
+
+
+def bearer_token(header: str | None) -> str:
+    """The key in an ``Authorization: Bearer <key>`` header; 401 when there is none."""
+    if not header:
+        raise AuthenticationFailed(_MISSING)
+    scheme, _, token = header.partition(" ")
+    token = token.strip()
+    if scheme.lower() != "bearer" or not token:
+        raise AuthenticationFailed(_MISSING)
+    return token
+
+
+async def project_for(store: Store, header: str | None) -> str:
+    """The project id the request's key belongs to; 401 for a missing, unknown or revoked key."""
+    token = bearer_token(header)
+    project = await store.project_for_key(hash_key(token))
+    if project is None:
+        raise AuthenticationFailed(
+            f"Incorrect API key provided: {redact(token)}. You can find your API key in "
+            "parley with `parley keys list`.",
+            code="invalid_api_key",
+        )
+    return project

@@ -1,0 +1,176 @@
+"""One exception family mirroring OpenAI's error envelope, shared by server and client."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import msgspec
+
+
+class ErrorBody(msgspec.Struct):
+    """The inner object of OpenAI's error envelope; all four keys are always present."""
+
+    message: str
+    type: str
+    param: str | None
+    code: str | None
+
+
+class ErrorEnvelope(msgspec.Struct):
+    """``{"error": {...}}``: the body of every non-2xx answer."""
+
+    error: ErrorBody
+
+
+_ENCODER = msgspec.json.Encoder()
+
+
+class ParleyError(Exception):
+    """An error with an HTTP status that renders as OpenAI's error envelope."""
+
+    status: int = 400
+    type: str = "invalid_request_error"
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        param: str | None = None,
+        code: str | None = None,
+        status: int | None = None,
+        type: str | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.param = param
+        self.code = code
+        if status is not None:
+            self.status = status
+        if type is not None:
+            self.type = type
+        self.headers = headers or {}
+
+    def envelope(self) -> ErrorEnvelope:
+        """The wire form of this error."""
+        return ErrorEnvelope(ErrorBody(self.message, self.type, self.param, self.code))
+
+    def to_json(self) -> bytes:
+        """The envelope encoded as JSON bytes."""
+        return _ENCODER.encode(self.envelope())
+
+    def __repr__(self) -> str:
+        return (
+            f"{type(self).__name__}(status={self.status}, message={self.message!r}, "
+            f"param={self.param!r}, code={self.code!r})"
+        )
+
+
+class InvalidRequest(ParleyError):
+    """400: the request is malformed or breaks a documented limit."""
+
+    status = 400
+
+
+class AuthenticationFailed(ParleyError):
+    """401: missing, unknown or revoked API key."""
+
+    status = 401
+
+
+class NotFound(ParleyError):
+    """404: unknown conversation, item or URL (also for other projects' objects)."""
+
+    status = 404
+
+
+class MethodNotAllowed(ParleyError):
+    """405: the path exists but not with this method."""
+
+    status = 405
+
+
+class PayloadTooLarge(ParleyError):
+    """413: the body is larger than the server accepts."""
+
+    status = 413
+
+
+class RateLimited(ParleyError):
+    """429: too many requests for this key."""
+
+    status = 429
+    type = "requests"
+
+
+class ServiceUnavailable(ParleyError):
+    """503: the database cannot be reached right now; retrying later may succeed."""
+
+    status = 503
+    type = "server_error"
+
+
+class InternalError(ParleyError):
+    """500: a fault inside parley; the details stay in the server log."""
+
+    status = 500
+    type = "server_error"
+
+
+def conversation_not_found(conversation_id: str) -> NotFound:
+    """The 404 OpenAI answers for an unknown conversation."""
+    return NotFound(f"Conversation with id '{conversation_id}' not found.")
+
+
+def item_not_found(item_id: str) -> NotFound:
+    """The 404 OpenAI answers for an unknown item."""
+    return NotFound(f"Item with id '{item_id}' not found.")
+
+
+_JSON_TYPE_NAMES: dict[type, str] = {
+    str: "a string",
+    bool: "a boolean",
+    int: "an integer",
+    float: "a decimal",
+    list: "an array",
+    dict: "an object",
+    type(None): "null",
+}
+
+
+def json_type_name(value: Any) -> str:
+    """OpenAI's wording for the JSON type of ``value`` ("a string", "an object", ...)."""
+    return _JSON_TYPE_NAMES.get(type(value), "an unknown type")
+
+
+def invalid_type(param: str, expected: str, value: Any) -> InvalidRequest:
+    """``Invalid type for 'x': expected ..., but got ... instead.``"""
+    return InvalidRequest(
+        f"Invalid type for '{param}': expected {expected}, but got {json_type_name(value)} "
+        "instead.",
+        param=param,
+        code="invalid_type",
+    )
+
+
+def invalid_value(param: str, value: Any, supported: list[str]) -> InvalidRequest:
+    """``Invalid value: 'x'. Supported values are: 'a', 'b' and 'c'.``"""
+    quoted = [f"'{s}'" for s in supported]
+    listing = quoted[0] if len(quoted) == 1 else ", ".join(quoted[:-1]) + " and " + quoted[-1]
+    return InvalidRequest(
+        f"Invalid value: '{value}'. Supported values are: {listing}.",
+        param=param,
+        code="invalid_value",
+    )
+
+
+def missing_parameter(param: str) -> InvalidRequest:
+    """``Missing required parameter: 'x'.``"""
+    return InvalidRequest(
+        f"Missing required parameter: '{param}'.", param=param, code="missing_required_parameter"
+    )
+
+
+def unknown_parameter(param: str) -> InvalidRequest:
+    """``Unknown parameter: 'x'.``"""
+    return InvalidRequest(f"Unknown parameter: '{param}'.", param=param, code="unknown_parameter")

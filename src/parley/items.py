@@ -1,0 +1,179 @@
+"""Input items → stored items: validation, the easy-message forms, ids and defaults."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import msgspec
+
+from parley import ids, schema
+from parley.errors import (
+    InvalidRequest,
+    invalid_type,
+    invalid_value,
+    missing_parameter,
+)
+from parley.models import ITEM_TYPES, MAX_ITEMS_PER_CALL, MESSAGE_INPUT_ROLES, NewItem
+
+_encode = msgspec.json.Encoder().encode
+_decode = msgspec.json.decode
+
+_MESSAGE_STATUSES = ("in_progress", "completed", "incomplete")
+_PHASES = ("commentary", "final_answer")
+# Every content part a stored message may hold (the spec's `Message.content` union).
+_PART_SCHEMA: schema.Schema = schema.named("Message")["properties"]["content"]["items"]
+_SUPPORTED_TYPES = sorted([*ITEM_TYPES, "item_reference"])
+
+
+class ItemReference(msgspec.Struct):
+    """An `item_reference` input: a copy of an existing item of the same project."""
+
+    id: str
+    index: int
+
+
+def check_items_array(raw: Any, param: str = "items", *, allow_empty: bool = True) -> list[Any]:
+    """Check that ``raw`` is an array of at most 20 entries and return it."""
+    if not isinstance(raw, list):
+        raise invalid_type(param, "an array of input items", raw)
+    if len(raw) > MAX_ITEMS_PER_CALL:
+        raise InvalidRequest(
+            f"Invalid '{param}': array too long. Expected an array with maximum length "
+            f"{MAX_ITEMS_PER_CALL}, but got an array with length {len(raw)} instead.",
+            param=param,
+            code="array_above_max_length",
+        )
+    if not raw and not allow_empty:
+        raise InvalidRequest(
+            f"Invalid '{param}': empty array. Expected an array with minimum length 1, "
+            "but got an empty array instead.",
+            param=param,
+            code="empty_array",
+        )
+    return raw
+
+
+def parse_items(raw: list[Any], param: str = "items") -> list[NewItem | ItemReference]:
+    """Validate input items and turn each into its stored (output) form, in order."""
+    return [parse_item(entry, f"{param}[{index}]", index) for index, entry in enumerate(raw)]
+
+
+def parse_item(entry: Any, path: str, index: int) -> NewItem | ItemReference:
+    """One input item → a :class:`NewItem` ready to store, or an :class:`ItemReference`."""
+    if not isinstance(entry, dict):
+        raise invalid_type(path, "an object", entry)
+    kind = entry.get("type")
+    if kind is None:
+        # n8n and the easy-message form leave `type` out; so may an item reference.
+        if "role" in entry or "content" in entry:
+            kind = "message"
+        elif "id" in entry:
+            kind = "item_reference"
+        else:
+            raise missing_parameter(f"{path}.type")
+    if not isinstance(kind, str):
+        raise invalid_type(f"{path}.type", "a string", kind)
+    if kind == "item_reference":
+        ref_id = entry.get("id")
+        if ref_id is None:
+            raise missing_parameter(f"{path}.id")
+        if not isinstance(ref_id, str):
+            raise invalid_type(f"{path}.id", "a string", ref_id)
+        return ItemReference(ref_id, index)
+    if kind == "message":
+        item = _message(entry, path)
+    elif kind == "configuration_update":
+        item = dict(entry)
+    elif kind in ITEM_TYPES:
+        schema.validator_for(schema.input_item_schemas()[kind])(entry, path)
+        item = dict(entry)
+    elif kind == "compaction_trigger":
+        raise InvalidRequest(
+            f"Invalid value for '{path}.type': 'compaction_trigger' asks a model to compact "
+            "its context; it is not an item a conversation can store.",
+            param=f"{path}.type",
+            code="invalid_value",
+        )
+    else:
+        raise invalid_value(f"{path}.type", kind, _SUPPORTED_TYPES)
+    return finish(item, kind, path)
+
+
+def finish(item: dict[str, Any], kind: str, path: str) -> NewItem:
+    """Fill in `id`, `status` and the other server-side fields; encode once."""
+    spec = ITEM_TYPES[kind]
+    item_id = item.get("id")
+    if item_id is None:
+        item_id = ids.new_id(spec.prefix)
+    elif not isinstance(item_id, str):
+        raise invalid_type(f"{path}.id", "a string", item_id)
+    elif not item_id:
+        raise InvalidRequest(
+            f"Invalid '{path}.id': empty string.", param=f"{path}.id", code="empty_string"
+        )
+    item = {"id": item_id, "type": kind, **item}
+    if spec.default_status is not None and item.get("status") is None:
+        item["status"] = spec.default_status
+    for field, value in spec.fills.items():
+        item.setdefault(field, value)
+    return NewItem(item_id, kind, _encode(item))
+
+
+def _message(entry: dict[str, Any], path: str) -> dict[str, Any]:
+    role = entry.get("role")
+    if role is None:
+        raise missing_parameter(f"{path}.role")
+    if role not in MESSAGE_INPUT_ROLES:
+        if not isinstance(role, str):
+            raise invalid_type(f"{path}.role", "a string", role)
+        raise invalid_value(f"{path}.role", role, list(MESSAGE_INPUT_ROLES))
+    if "content" not in entry:
+        raise missing_parameter(f"{path}.content")
+    content = entry["content"]
+    if isinstance(content, str):
+        part_type = "output_text" if role == "assistant" else "input_text"
+        parts: list[Any] = [_text_part(part_type, content)]
+    elif isinstance(content, list):
+        parts = []
+        for index, part in enumerate(content):
+            part_path = f"{path}.content[{index}]"
+            if isinstance(part, dict):
+                part = _fill_part(part)
+            schema.check(part, _PART_SCHEMA, part_path)
+            parts.append(part)
+    else:
+        raise invalid_type(f"{path}.content", "a string or an array of content parts", content)
+    status = entry.get("status")
+    if status is not None and status not in _MESSAGE_STATUSES:
+        raise invalid_value(f"{path}.status", status, list(_MESSAGE_STATUSES))
+    phase = entry.get("phase")
+    if phase is not None and phase not in _PHASES:
+        raise invalid_value(f"{path}.phase", phase, list(_PHASES))
+    message = dict(entry)
+    message["content"] = parts
+    return message
+
+
+def _text_part(part_type: str, text: str) -> dict[str, Any]:
+    if part_type == "output_text":
+        return {"type": "output_text", "text": text, "annotations": [], "logprobs": []}
+    return {"type": part_type, "text": text}
+
+
+def _fill_part(part: dict[str, Any]) -> dict[str, Any]:
+    kind = part.get("type")
+    if kind == "output_text" and ("annotations" not in part or "logprobs" not in part):
+        part = {**part}
+        part.setdefault("annotations", [])
+        part.setdefault("logprobs", [])
+    elif kind in ("input_image", "computer_screenshot") and part.get("detail") is None:
+        part = {**part, "detail": "auto"}
+    return part
+
+
+def copy_item(data: bytes) -> NewItem:
+    """A stored item copied under a fresh id (what an `item_reference` stores)."""
+    item = _decode(data)
+    kind = item["type"]
+    item["id"] = ids.new_id(ITEM_TYPES[kind].prefix)
+    return NewItem(item["id"], kind, _encode(item))

@@ -1,0 +1,151 @@
+"""Wire types (msgspec Structs), limits and per-item-type conventions."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import msgspec
+
+# Limits from OpenAI's reference (§9).
+MAX_METADATA_PAIRS = 16
+MAX_METADATA_KEY = 64
+MAX_METADATA_VALUE = 512
+MAX_ITEMS_PER_CALL = 20
+MIN_LIMIT = 1
+MAX_LIMIT = 100
+DEFAULT_LIMIT = 20
+
+INCLUDE_VALUES = (
+    "file_search_call.results",
+    "web_search_call.results",
+    "web_search_call.action.sources",
+    "message.input_image.image_url",
+    "computer_call_output.output.image_url",
+    "code_interpreter_call.outputs",
+    "reasoning.encrypted_content",
+    "message.output_text.logprobs",
+)
+
+MESSAGE_INPUT_ROLES = ("user", "assistant", "system", "developer")
+
+
+class ItemType(msgspec.Struct, frozen=True):
+    """How parley stores one conversation item type: its id prefix and default status."""
+
+    prefix: str
+    # The status an item gets when its input has none (None: the type has no status).
+    default_status: str | None = "completed"
+    # Fields the output shape requires but the input form may leave out, with the value
+    # they take then (the SDK's strict validation rejects an item that lacks them).
+    fills: dict[str, object] = {}
+
+
+# Every type the Conversations API stores (the `ConversationItem` union of the spec, plus
+# `configuration_update` from SDK 3.57). Prefixes follow the reference (§6); where OpenAI's is
+# unknown parley picks a short one of its own (ids are opaque to clients).
+ITEM_TYPES: dict[str, ItemType] = {
+    "message": ItemType("msg_"),
+    "function_call": ItemType("fc_"),
+    "function_call_output": ItemType("fco_"),
+    "file_search_call": ItemType("fs_"),
+    "web_search_call": ItemType("ws_"),
+    "image_generation_call": ItemType("ig_", fills={"result": None}),
+    "computer_call": ItemType("cu_"),
+    "computer_call_output": ItemType("cuo_"),
+    "tool_search_call": ItemType("tsc_", fills={"call_id": None, "execution": "server"}),
+    "tool_search_output": ItemType("tso_", fills={"call_id": None, "execution": "server"}),
+    "additional_tools": ItemType("at_", None),
+    "configuration_update": ItemType("cfg_", None),
+    "reasoning": ItemType("rs_"),
+    "program": ItemType("prg_", None),
+    "program_output": ItemType("prgo_"),
+    "compaction": ItemType("cmp_", None),
+    "code_interpreter_call": ItemType("ci_", fills={"code": None, "outputs": None}),
+    "local_shell_call": ItemType("lsh_"),
+    "local_shell_call_output": ItemType("lsho_"),
+    "shell_call": ItemType("sh_", fills={"environment": None}),
+    "shell_call_output": ItemType("sho_", fills={"max_output_length": None}),
+    "apply_patch_call": ItemType("apc_"),
+    "apply_patch_call_output": ItemType("apco_"),
+    "mcp_list_tools": ItemType("mcpl_", None),
+    "mcp_approval_request": ItemType("mcpr_", None),
+    "mcp_approval_response": ItemType("mcpa_", None),
+    "mcp_call": ItemType("mcp_"),
+    "custom_tool_call": ItemType("ctc_", None),
+    "custom_tool_call_output": ItemType("ctco_", None),
+}
+
+
+class Conversation(msgspec.Struct):
+    """``ConversationResource``: what create, retrieve, update and item delete answer."""
+
+    id: str
+    created_at: int
+    metadata: msgspec.Raw
+    object: Literal["conversation"] = "conversation"
+
+
+class DeletedConversation(msgspec.Struct):
+    """``DeletedConversationResource``: what conversation delete answers."""
+
+    id: str
+    object: Literal["conversation.deleted"] = "conversation.deleted"
+    deleted: bool = True
+
+
+class ItemList(msgspec.Struct):
+    """``ConversationItemList``: what items create and items list answer."""
+
+    data: list[msgspec.Raw]
+    first_id: str | None
+    last_id: str | None
+    has_more: bool
+    object: Literal["list"] = "list"
+
+
+class ConversationList(msgspec.Struct):
+    """parley's own list of conversations (``GET /v1/conversations``)."""
+
+    data: list[Conversation]
+    first_id: str | None
+    last_id: str | None
+    has_more: bool
+    object: Literal["list"] = "list"
+
+
+class NewItem(msgspec.Struct):
+    """An item ready to store: its id, type and full output JSON."""
+
+    id: str
+    type: str
+    data: bytes
+
+
+class ItemPage(msgspec.Struct):
+    """One page of items as the store returns it (raw JSON per item)."""
+
+    items: list[tuple[str, bytes]]
+    has_more: bool
+
+
+class ConversationRecord(msgspec.Struct):
+    """A conversation as the store returns it; metadata is stored JSON text."""
+
+    id: str
+    created_at: int
+    metadata: bytes
+
+    def wire(self) -> Conversation:
+        """The wire object."""
+        return Conversation(self.id, self.created_at, msgspec.Raw(self.metadata))
+
+
+class ApiKeyInfo(msgspec.Struct):
+    """An API key as listed: never the key itself, only a short hint."""
+
+    id: str
+    project: str
+    name: str
+    hint: str
+    created_at: int
+    revoked_at: int | None = None

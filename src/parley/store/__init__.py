@@ -1,0 +1,18 @@
+"""Store backends behind one protocol; :func:`open_store` picks one from a URL or path."""
+
+from __future__ import annotations
+
+from parley.store.base import Order, Store
+
+__all__ = ["Order", "Store", "open_store"]
+
+
+def open_store(url: str, **options: object) -> Store:
+    """A store for ``url``: a file path or ``sqlite:///path`` → SQLite; ``postgresql://`` → PG."""
+    if url.startswith(("postgresql://", "postgres://")):
+        raise RuntimeError("PostgreSQL support is not in this build of parley yet.")
+    from parley.store.sqlite import SQLiteStore
+
+    path = url.removeprefix("sqlite:///") if url.startswith("sqlite:///") else url
+    path = path.removeprefix("sqlite://")
+    return SQLiteStore(path, **options)  # type: ignore[arg-type]

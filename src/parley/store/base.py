@@ -1,0 +1,92 @@
+"""The Store protocol: parley's whole persistence contract, every call scoped by project."""
+
+from __future__ import annotations
+
+from typing import Literal, Protocol
+
+from parley.models import ApiKeyInfo, ConversationRecord, ItemPage, NewItem
+
+Order = Literal["asc", "desc"]
+
+
+class Store(Protocol):
+    """What a backend provides. Conversations and items never cross projects.
+
+    Methods raise :class:`parley.errors.NotFound` for an unknown conversation or item (or one
+    that belongs to another project: the two are indistinguishable by design), and
+    :class:`parley.errors.InvalidRequest` for a write the data forbids (a duplicate item id).
+    """
+
+    async def open(self) -> None:
+        """Connect, apply migrations if allowed, start background work."""
+
+    async def close(self) -> None:
+        """Finish every accepted write, then release all resources."""
+
+    async def ensure_project(self, name: str) -> str:
+        """The id of the project called ``name``, creating it if needed."""
+
+    async def add_api_key(
+        self, *, key_id: str, project: str, name: str, hint: str, key_hash: bytes
+    ) -> ApiKeyInfo:
+        """Record a new key (its hash only) for ``project`` (a project name)."""
+
+    async def project_for_key(self, key_hash: bytes) -> str | None:
+        """The project id of an active key with this hash, else None."""
+
+    async def list_api_keys(self) -> list[ApiKeyInfo]:
+        """Every key, newest first, revoked ones included."""
+
+    async def revoke_api_key(self, key_id: str) -> bool:
+        """Revoke a key by id; False when no active key has that id."""
+
+    async def count_api_keys(self) -> int:
+        """How many keys exist, revoked ones included."""
+
+    async def create_conversation(
+        self,
+        project: str,
+        conversation_id: str,
+        created_at: int,
+        metadata: bytes,
+        items: list[NewItem],
+    ) -> ConversationRecord:
+        """Store a new conversation and its first items, atomically."""
+
+    async def retrieve_conversation(self, project: str, conversation_id: str) -> ConversationRecord:
+        """One conversation."""
+
+    async def update_conversation(
+        self, project: str, conversation_id: str, metadata: bytes
+    ) -> ConversationRecord:
+        """Replace a conversation's metadata."""
+
+    async def delete_conversation(self, project: str, conversation_id: str) -> None:
+        """Delete a conversation and all its items."""
+
+    async def create_items(
+        self, project: str, conversation_id: str, items: list[NewItem], created_at: int
+    ) -> None:
+        """Append items; they take consecutive positions, in order, atomically."""
+
+    async def list_items(
+        self,
+        project: str,
+        conversation_id: str,
+        *,
+        after: str | None,
+        limit: int,
+        order: Order,
+    ) -> ItemPage:
+        """A page of items in position order, after the item ``after`` (keyset)."""
+
+    async def retrieve_item(self, project: str, conversation_id: str, item_id: str) -> bytes:
+        """One item's stored JSON."""
+
+    async def delete_item(
+        self, project: str, conversation_id: str, item_id: str
+    ) -> ConversationRecord:
+        """Delete one item; return its conversation."""
+
+    async def find_item(self, project: str, item_id: str) -> bytes | None:
+        """The newest item of ``project`` with this id, in any conversation (item references)."""

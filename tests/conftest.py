@@ -1,0 +1,206 @@
+"""Shared fixtures: a live `parley serve` on a free loopback port, keys per test, SDK clients."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+import openai
+import pytest
+
+from parley import auth
+from parley.store import open_store
+
+POSTGRES_URL = os.environ.get("PARLEY_TEST_POSTGRES_URL")
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+@dataclass
+class LiveServer:
+    """A running `parley serve` process."""
+
+    database: str
+    port: int
+    api_key: str
+    process: subprocess.Popen[bytes]
+    log_path: Path
+    extra_env: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def base_url(self) -> str:
+        return f"{self.url}/v1"
+
+    def new_key(self, project: str | None = None) -> str:
+        """Mint a key for ``project`` (a fresh project by default) straight in the database."""
+        return mint_key(self.database, project or f"p-{uuid.uuid4().hex[:12]}")
+
+    def client(self, api_key: str | None = None, **options: object) -> openai.OpenAI:
+        """The official SDK pointed at this server, validating every answer strictly."""
+        settings: dict[str, object] = {"max_retries": 0, "timeout": 30.0}
+        settings.update(options)
+        return openai.OpenAI(
+            base_url=self.base_url,
+            api_key=api_key or self.api_key,
+            _strict_response_validation=True,
+            **settings,  # type: ignore[arg-type]
+        )
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+
+def mint_key(database: str, project: str) -> str:
+    """Create an API key for ``project`` in ``database`` (SQLite file or PostgreSQL URL)."""
+
+    async def run() -> str:
+        store = open_store(database)
+        await store.open()
+        try:
+            plain, _ = await auth.create_key(store, project, name="test")
+            return plain
+        finally:
+            await store.close()
+
+    return asyncio.run(run())
+
+
+def start_server(
+    database: str,
+    log_path: Path,
+    *,
+    api_key: str | None = None,
+    args: list[str] | None = None,
+    env: dict[str, str] | None = None,
+    port: int | None = None,
+) -> LiveServer:
+    """Start `python -m parley serve` and wait until /healthz answers."""
+    port = port or free_port()
+    key = api_key or f"sk-test-{uuid.uuid4().hex}"
+    command = [
+        sys.executable,
+        "-m",
+        "parley",
+        "serve",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--database",
+        database,
+        "--api-key",
+        key,
+        *(args or []),
+    ]
+    full_env = {**os.environ, **(env or {})}
+    full_env.pop("PARLEY_API_KEY", None)
+    with log_path.open("wb") as log:  # the child keeps its own descriptor
+        process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=full_env)
+    server = LiveServer(database, port, key, process, log_path, env or {})
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"parley serve exited early:\n{server.log()}")
+        try:
+            if httpx.get(f"{server.url}/healthz", timeout=1).status_code == 200:
+                return server
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.05)
+    stop_server(server)
+    raise RuntimeError(f"parley serve did not come up:\n{server.log()}")
+
+
+def stop_server(server: LiveServer, sig: int = signal.SIGTERM) -> int:
+    """Stop the server with ``sig`` and return its exit code."""
+    if server.process.poll() is None:
+        server.process.send_signal(sig)
+        try:
+            server.process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            server.process.kill()
+            server.process.wait()
+    return server.process.returncode
+
+
+def _backends() -> list[object]:
+    return [
+        "sqlite",
+        pytest.param(
+            "postgres",
+            marks=[
+                pytest.mark.postgres,
+                pytest.mark.skipif(
+                    POSTGRES_URL is None,
+                    reason="PostgreSQL tests need PARLEY_TEST_POSTGRES_URL (CI sets it)",
+                ),
+            ],
+        ),
+    ]
+
+
+@pytest.fixture(scope="session", params=_backends())
+def backend(request: pytest.FixtureRequest) -> str:
+    """Which store the live server runs on."""
+    return str(request.param)
+
+
+@pytest.fixture(scope="session")
+def database_url(backend: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A fresh, empty database for the session's server."""
+    if backend == "sqlite":
+        yield str(tmp_path_factory.mktemp("db") / "parley.db")
+        return
+    from tests.pg import fresh_database
+
+    with fresh_database() as url:
+        yield url
+
+
+@pytest.fixture(scope="session")
+def server(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
+    """One live server for the session; tests keep apart through their own projects."""
+    live = start_server(database_url, tmp_path_factory.mktemp("log") / "server.log")
+    yield live
+    stop_server(live)
+
+
+@pytest.fixture
+def api_key(server: LiveServer) -> str:
+    """A key of a project of this test's own."""
+    return server.new_key()
+
+
+@pytest.fixture
+def client(server: LiveServer, api_key: str) -> openai.OpenAI:
+    """The official SDK, strict validation, no retries, in this test's own project."""
+    return server.client(api_key)
+
+
+@pytest.fixture
+def http(server: LiveServer, api_key: str) -> Iterator[httpx.Client]:
+    """A raw HTTP client with this test's key, for what the SDK cannot send."""
+    with httpx.Client(
+        base_url=server.url, headers={"Authorization": f"Bearer {api_key}"}, timeout=30
+    ) as raw:
+        yield raw
