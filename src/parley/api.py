@@ -30,6 +30,7 @@ from parley.models import (
     MAX_METADATA_PAIRS,
     MAX_METADATA_VALUE,
     MIN_LIMIT,
+    ConversationList,
     DeletedConversation,
     ItemList,
     NewItem,
@@ -255,6 +256,47 @@ async def create_conversation(request: Request, store: Store, project: str) -> R
         project, ids.conversation_id(), int(time.time()), metadata, items
     )
     return ok(record.wire())
+
+
+def parse_metadata_filter(request: Request) -> list[tuple[str, str]]:
+    """``metadata[key]=value`` query pairs (all must match), checked like metadata itself."""
+    pairs: list[tuple[str, str]] = []
+    for key, value in request.query_params.multi_items():
+        if key.startswith("metadata[") and key.endswith("]"):
+            pairs.append((key[9:-1], value))
+        elif key.startswith("metadata"):
+            raise InvalidRequest(
+                f"Invalid query parameter '{key}': filter by metadata as metadata[KEY]=VALUE.",
+                param=key,
+                code="invalid_value",
+            )
+    if pairs:
+        encode_metadata(dict(pairs), "metadata")
+    return pairs
+
+
+@authed
+async def list_conversations(request: Request, store: Store, project: str) -> Response:
+    """GET /v1/conversations: parley's own listing, newest first, filterable by metadata."""
+    params = request.query_params
+    limit = parse_limit(params.get("limit"))
+    order = parse_order(params.get("order"))
+    page = await store.list_conversations(
+        project,
+        metadata=parse_metadata_filter(request),
+        after=params.get("after") or None,
+        limit=limit,
+        order=order,
+    )
+    records = page.conversations
+    return ok(
+        ConversationList(
+            data=[record.wire() for record in records],
+            first_id=records[0].id if records else None,
+            last_id=records[-1].id if records else None,
+            has_more=page.has_more,
+        )
+    )
 
 
 @authed

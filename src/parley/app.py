@@ -88,6 +88,7 @@ def _routes() -> list[Route]:
         Route("/healthz", healthz, methods=["GET"]),
         Route("/openapi.json", openapi_json, methods=["GET"]),
         Route("/v1/conversations", api.create_conversation, methods=["POST"]),
+        Route("/v1/conversations", api.list_conversations, methods=["GET"]),
         Route(conv, api.retrieve_conversation, methods=["GET"]),
         Route(conv, api.update_conversation, methods=["POST"]),
         Route(conv, api.delete_conversation, methods=["DELETE"]),

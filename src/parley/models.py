@@ -128,6 +128,13 @@ class ItemPage(msgspec.Struct):
     has_more: bool
 
 
+class ConversationPage(msgspec.Struct):
+    """One page of conversations as the store returns it."""
+
+    conversations: list[ConversationRecord]
+    has_more: bool
+
+
 class ConversationRecord(msgspec.Struct):
     """A conversation as the store returns it; metadata is stored JSON text."""
 

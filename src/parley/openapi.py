@@ -55,6 +55,55 @@ def openapi_document() -> dict[str, Any]:
                 for status, response in errors.items():
                     operation["responses"].setdefault(status, response)
         doc["paths"]["/v1" + path] = entry
+    doc["components"]["schemas"]["ParleyConversationList"] = {
+        "type": "object",
+        "description": "A page of conversations (parley extension).",
+        "properties": {
+            "object": {"type": "string", "enum": ["list"]},
+            "data": {
+                "type": "array",
+                "items": {"$ref": "#/components/schemas/ConversationResource"},
+            },
+            "first_id": {"anyOf": [{"type": "string"}, {"type": "null"}]},
+            "last_id": {"anyOf": [{"type": "string"}, {"type": "null"}]},
+            "has_more": {"type": "boolean"},
+        },
+        "required": ["object", "data", "first_id", "last_id", "has_more"],
+    }
+    doc["paths"]["/v1/conversations"]["get"] = {
+        "operationId": "listConversations",
+        "summary": "List the project's conversations, filtered by metadata (parley extension)",
+        "tags": ["Conversations"],
+        "parameters": [
+            {
+                "name": "metadata",
+                "in": "query",
+                "style": "deepObject",
+                "explode": True,
+                "description": "Keep conversations whose metadata has every pair: "
+                "metadata[KEY]=VALUE.",
+                "schema": {"type": "object", "additionalProperties": {"type": "string"}},
+            },
+            {
+                "name": "limit",
+                "in": "query",
+                "schema": {"type": "integer", "minimum": 1, "maximum": 100, "default": 20},
+            },
+            {"name": "order", "in": "query", "schema": {"type": "string", "enum": ["asc", "desc"]}},
+            {"name": "after", "in": "query", "schema": {"type": "string"}},
+        ],
+        "responses": {
+            "200": {
+                "description": "OK",
+                "content": {
+                    "application/json": {
+                        "schema": {"$ref": "#/components/schemas/ParleyConversationList"}
+                    }
+                },
+            },
+            **errors,
+        },
+    }
     doc["paths"]["/healthz"] = {
         "get": {
             "operationId": "healthz",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Literal, Protocol
 
-from parley.models import ApiKeyInfo, ConversationRecord, ItemPage, NewItem
+from parley.models import ApiKeyInfo, ConversationPage, ConversationRecord, ItemPage, NewItem
 
 Order = Literal["asc", "desc"]
 
@@ -63,6 +63,18 @@ class Store(Protocol):
 
     async def delete_conversation(self, project: str, conversation_id: str) -> None:
         """Delete a conversation and all its items."""
+
+    async def list_conversations(
+        self,
+        project: str,
+        *,
+        metadata: list[tuple[str, str]],
+        after: str | None,
+        limit: int,
+        order: Order,
+    ) -> ConversationPage:
+        """A page of the project's conversations in creation order, after ``after`` (keyset),
+        keeping those whose metadata holds every (key, value) pair given."""
 
     async def create_items(
         self, project: str, conversation_id: str, items: list[NewItem], created_at: int

@@ -19,6 +19,8 @@ from importlib import resources
 from pathlib import Path
 from typing import Any, TypeVar
 
+import msgspec
+
 from parley import ids
 from parley.errors import (
     InvalidRequest,
@@ -26,7 +28,7 @@ from parley.errors import (
     conversation_not_found,
     item_not_found,
 )
-from parley.models import ApiKeyInfo, ConversationRecord, ItemPage, NewItem
+from parley.models import ApiKeyInfo, ConversationPage, ConversationRecord, ItemPage, NewItem
 from parley.store.base import Order
 
 T = TypeVar("T")
@@ -332,8 +334,10 @@ class SQLiteStore:
                     len(items),
                 ),
             )
+            seq = cursor.lastrowid or 0
+            _index_metadata(conn, project, seq, metadata)
             if items:
-                _insert_items(conn, cursor.lastrowid or 0, 0, items, created_at)
+                _insert_items(conn, seq, 0, items, created_at)
             return ConversationRecord(conversation_id, created_at, metadata)
 
         return await self._write(op)
@@ -355,11 +359,13 @@ class SQLiteStore:
         def op(conn: sqlite3.Connection) -> ConversationRecord:
             row = conn.execute(
                 "UPDATE conversations SET metadata = ?, updated_at = ? "
-                "WHERE id = ? AND project_id = ? RETURNING created_at",
+                "WHERE id = ? AND project_id = ? RETURNING created_at, seq",
                 (metadata, now, conversation_id, project),
             ).fetchone()
             if row is None:
                 raise conversation_not_found(conversation_id)
+            conn.execute("DELETE FROM conversation_metadata WHERE conversation = ?", (row[1],))
+            _index_metadata(conn, project, row[1], metadata)
             return ConversationRecord(conversation_id, row[0], metadata)
 
         return await self._write(op)
@@ -373,8 +379,53 @@ class SQLiteStore:
             if row is None:
                 raise conversation_not_found(conversation_id)
             conn.execute("DELETE FROM items WHERE conversation = ?", (row[0],))
+            conn.execute("DELETE FROM conversation_metadata WHERE conversation = ?", (row[0],))
 
         await self._write(op)
+
+    async def list_conversations(
+        self,
+        project: str,
+        *,
+        metadata: list[tuple[str, str]],
+        after: str | None,
+        limit: int,
+        order: Order,
+    ) -> ConversationPage:
+        reader = self._reader
+        if after is None:
+            start = 0 if order == "asc" else _LAST
+        else:
+            start = self._conversation_seq(project, after)
+        compare, direction = (">", "ASC") if order == "asc" else ("<", "DESC")
+        params: list[object] = []
+        if metadata:
+            # Walk the first pair's index range in seq order; the others are point checks.
+            (key, value), rest = metadata[0], metadata[1:]
+            sql = (
+                "SELECT c.id, c.created_at, c.metadata FROM conversation_metadata m "
+                "JOIN conversations c ON c.seq = m.conversation "
+                "WHERE m.project_id = ? AND m.key = ? AND m.value = ? "
+                f"AND m.conversation {compare} ?"
+            )
+            params += [project, key, value, start]
+            for key, value in rest:
+                sql += (
+                    " AND EXISTS (SELECT 1 FROM conversation_metadata x WHERE x.project_id = ? "
+                    "AND x.key = ? AND x.value = ? AND x.conversation = m.conversation)"
+                )
+                params += [project, key, value]
+            sql += f" ORDER BY m.conversation {direction} LIMIT ?"
+        else:
+            sql = (
+                "SELECT id, created_at, metadata FROM conversations "
+                f"WHERE project_id = ? AND seq {compare} ? ORDER BY seq {direction} LIMIT ?"
+            )
+            params += [project, start]
+        params.append(limit + 1)
+        rows = reader.execute(sql, params).fetchall()
+        records = [ConversationRecord(*row) for row in rows[:limit]]
+        return ConversationPage(records, len(rows) > limit)
 
     # -- items ---------------------------------------------------------------------------
 
@@ -487,6 +538,16 @@ def _ensure_project(conn: sqlite3.Connection, name: str) -> str:
         (project_id, name, int(time.time())),
     )
     return project_id
+
+
+def _index_metadata(conn: sqlite3.Connection, project: str, seq: int, metadata: bytes) -> None:
+    pairs: dict[str, str] = msgspec.json.decode(metadata)
+    if pairs:
+        conn.executemany(
+            "INSERT INTO conversation_metadata (project_id, key, value, conversation) "
+            "VALUES (?, ?, ?, ?)",
+            [(project, key, value, seq) for key, value in pairs.items()],
+        )
 
 
 def _insert_items(

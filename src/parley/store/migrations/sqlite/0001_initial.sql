@@ -44,3 +44,15 @@ CREATE TABLE items (
 CREATE UNIQUE INDEX items_by_position ON items (conversation, position);
 CREATE UNIQUE INDEX items_by_conversation_id ON items (conversation, id);
 CREATE INDEX items_by_id ON items (id);
+
+-- Metadata pairs, one row each, so conversations can be listed by metadata (a parley
+-- extension) with an index walk in creation order instead of a scan of the project.
+CREATE TABLE conversation_metadata (
+    project_id TEXT NOT NULL,
+    key TEXT NOT NULL,
+    value TEXT NOT NULL,
+    conversation INTEGER NOT NULL,
+    PRIMARY KEY (project_id, key, value, conversation)
+) WITHOUT ROWID;
+
+CREATE INDEX conversation_metadata_by_conversation ON conversation_metadata (conversation);

@@ -1,0 +1,76 @@
+"""parley's own `GET /v1/conversations`: listing and searching by metadata, keyset pages."""
+
+from __future__ import annotations
+
+import httpx
+import openai
+
+from tests.conftest import LiveServer
+
+
+def _create(client: openai.OpenAI, metadata: dict[str, str]) -> str:
+    return client.conversations.create(metadata=metadata).id
+
+
+def _walk(http: httpx.Client, params: dict[str, str | int]) -> list[str]:
+    """Follow `after` cursors to the end; return every id seen, in order."""
+    seen: list[str] = []
+    after: str | None = None
+    while True:
+        query = dict(params)
+        if after:
+            query["after"] = after
+        page = http.get("/v1/conversations", params=query).json()
+        ids = [conv["id"] for conv in page["data"]]
+        assert page["object"] == "list"
+        if ids:
+            assert page["first_id"] == ids[0] and page["last_id"] == ids[-1]
+        seen += ids
+        if not page["has_more"]:
+            return seen
+        after = page["last_id"]
+
+
+def test_lists_newest_first_and_walks_pages(client: openai.OpenAI, http: httpx.Client) -> None:
+    created = [_create(client, {"n": str(i)}) for i in range(7)]
+    assert _walk(http, {"limit": 3}) == created[::-1]
+    assert _walk(http, {"limit": 2, "order": "asc"}) == created
+
+
+def test_filters_by_every_metadata_pair(client: openai.OpenAI, http: httpx.Client) -> None:
+    a = _create(client, {"customer": "c-42", "topic": "billing"})
+    b = _create(client, {"customer": "c-42", "topic": "support"})
+    _create(client, {"customer": "c-7", "topic": "billing"})
+    assert _walk(http, {"metadata[customer]": "c-42"}) == [b, a]
+    assert _walk(http, {"metadata[customer]": "c-42", "metadata[topic]": "billing"}) == [a]
+    assert _walk(http, {"metadata[customer]": "nobody"}) == []
+
+
+def test_follows_metadata_updates_and_deletes(client: openai.OpenAI, http: httpx.Client) -> None:
+    conv = _create(client, {"state": "open"})
+    client.conversations.update(conv, metadata={"state": "closed"})
+    assert _walk(http, {"metadata[state]": "open"}) == []
+    assert _walk(http, {"metadata[state]": "closed"}) == [conv]
+    client.conversations.delete(conv)
+    assert _walk(http, {"metadata[state]": "closed"}) == []
+
+
+def test_sees_only_its_own_project(server: LiveServer, client: openai.OpenAI) -> None:
+    mine = _create(client, {"shared": "yes"})
+    other = server.client(server.new_key())
+    _create(other, {"shared": "yes"})
+    with httpx.Client(
+        base_url=server.url, headers={"Authorization": f"Bearer {client.api_key}"}
+    ) as h:
+        assert _walk(h, {"metadata[shared]": "yes"}) == [mine]
+
+
+def test_bad_queries_get_the_envelope(http: httpx.Client) -> None:
+    answer = http.get("/v1/conversations", params={"limit": 0})
+    assert answer.status_code == 400
+    assert answer.json()["error"]["code"] == "integer_below_min_value"
+    answer = http.get("/v1/conversations", params={"metadata": "x"})
+    assert answer.status_code == 400
+    assert answer.json()["error"]["param"] == "metadata"
+    answer = http.get("/v1/conversations", params={"after": "conv_nope"})
+    assert answer.status_code == 404
