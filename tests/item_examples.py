@@ -9,7 +9,12 @@ from __future__ import annotations
 
 from typing import Any
 
-_PNG = "data:image/png;base64,iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR4nGNgYGD4DwABBAEAwS2OUAAAAABJRU5ErkJggg=="
+# A 1x1 PNG.
+_PNG_B64 = (
+    "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR4nGNgYGD4DwABBAEAwS2OUAAAAABJRU5E"
+    "rkJggg=="
+)
+_PNG = "data:image/png;base64," + _PNG_B64
 _PDF = "data:application/pdf;base64,JVBERi0xLjQKJcOkw7zDtsOfCjIgMCBvYmoKPDwvTGVuZ3RoIDMgMCBSPj4K"
 _WEATHER_TOOL: dict[str, Any] = {
     "type": "function",
@@ -42,7 +47,7 @@ EXAMPLES: list[tuple[str, dict[str, Any]]] = [
     ("message/easy user empty string", {"type": "message", "role": "user", "content": ""}),
     (
         "message/easy user unicode",
-        {"type": "message", "role": "user", "content": "Grüße, 世界 🌍 \"quoted\" \\ back\nline"},
+        {"type": "message", "role": "user", "content": 'Grüße, 世界 🌍 "quoted" \\ back\nline'},
     ),
     # The SDK's own tests send `phase` on a user message; the reference says it must be kept.
     (
@@ -66,7 +71,10 @@ EXAMPLES: list[tuple[str, dict[str, Any]]] = [
     # --- message: the n8n node's form (no `type` key, one-part lists) ----------------------
     (
         "message/n8n system (no type)",
-        {"role": "system", "content": [{"type": "input_text", "text": "You are a terse assistant."}]},
+        {
+            "role": "system",
+            "content": [{"type": "input_text", "text": "You are a terse assistant."}],
+        },
     ),
     (
         "message/n8n user (no type)",
@@ -84,6 +92,7 @@ EXAMPLES: list[tuple[str, dict[str, Any]]] = [
         },
     ),
     ("message/easy user string (no type)", {"role": "user", "content": "What's the weather?"}),
+    ("message/easy user string, type null", {"type": None, "role": "user", "content": "Hi"}),
     # --- message: part lists ----------------------------------------------------------------
     (
         "message/user input_text + input_image url + input_image file_id",
@@ -124,8 +133,16 @@ EXAMPLES: list[tuple[str, dict[str, Any]]] = [
             "content": [
                 {"type": "input_text", "text": "Summarise these files."},
                 {"type": "input_file", "file_id": "file-BK7bzQj3FfZFXr7DbL6xJwfo"},
-                {"type": "input_file", "file_url": "https://www.berkshirehathaway.com/letters/2024ltr.pdf"},
-                {"type": "input_file", "filename": "report.pdf", "file_data": _PDF, "detail": "high"},
+                {
+                    "type": "input_file",
+                    "file_url": "https://www.berkshirehathaway.com/letters/2024ltr.pdf",
+                },
+                {
+                    "type": "input_file",
+                    "filename": "report.pdf",
+                    "file_data": _PDF,
+                    "detail": "high",
+                },
             ],
         },
     ),
@@ -225,7 +242,11 @@ EXAMPLES: list[tuple[str, dict[str, Any]]] = [
     ),
     (
         "message/assistant output_text without annotations",
-        {"type": "message", "role": "assistant", "content": [{"type": "output_text", "text": "OK."}]},
+        {
+            "type": "message",
+            "role": "assistant",
+            "content": [{"type": "output_text", "text": "OK."}],
+        },
     ),
     (
         "message/assistant refusal",
@@ -393,7 +414,11 @@ EXAMPLES: list[tuple[str, dict[str, Any]]] = [
     ),
     (
         "web_search_call/open_page url null",
-        {"type": "web_search_call", "status": "searching", "action": {"type": "open_page", "url": None}},
+        {
+            "type": "web_search_call",
+            "status": "searching",
+            "action": {"type": "open_page", "url": None},
+        },
     ),
     (
         "web_search_call/find_in_page",
@@ -415,7 +440,7 @@ EXAMPLES: list[tuple[str, dict[str, Any]]] = [
             "type": "image_generation_call",
             "id": "ig_67ccd3acc8d48190a77525dc6de64b4104becb25c7e2a0a0",
             "status": "completed",
-            "result": "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR4nGNgYGD4DwABBAEAwS2OUAAAAABJRU5ErkJggg==",
+            "result": _PNG_B64,
         },
     ),
     (
@@ -536,6 +561,19 @@ EXAMPLES: list[tuple[str, dict[str, Any]]] = [
         "tool_search_output/empty tools, server defaults",
         {"type": "tool_search_output", "tools": [], "status": "completed"},
     ),
+    (
+        "tool_search_output/server with id and a tool_search tool",
+        {
+            "type": "tool_search_output",
+            "id": "tso_given_1",
+            "execution": "server",
+            "status": "completed",
+            "tools": [
+                {"type": "tool_search", "execution": "server", "description": None},
+                {"type": "image_generation", "quality": "low", "size": "1024x1024"},
+            ],
+        },
+    ),
     # --- additional_tools ----------------------------------------------------------------
     (
         "additional_tools/function, web_search, mcp and custom tools",
@@ -632,7 +670,12 @@ EXAMPLES: list[tuple[str, dict[str, Any]]] = [
     ),
     (
         "program/without id",
-        {"type": "program", "call_id": "call_prg_2", "code": "return 1 + 1;", "fingerprint": "fp_2"},
+        {
+            "type": "program",
+            "call_id": "call_prg_2",
+            "code": "return 1 + 1;",
+            "fingerprint": "fp_2",
+        },
     ),
     (
         "program_output/completed",
@@ -758,7 +801,11 @@ EXAMPLES: list[tuple[str, dict[str, Any]]] = [
             "call_id": "call_sh_1",
             "max_output_length": 4096,
             "output": [
-                {"stdout": "README.md\n", "stderr": "", "outcome": {"type": "exit", "exit_code": 0}},
+                {
+                    "stdout": "README.md\n",
+                    "stderr": "",
+                    "outcome": {"type": "exit", "exit_code": 0},
+                },
                 {"stdout": "", "stderr": "", "outcome": {"type": "timeout"}},
             ],
         },
@@ -875,7 +922,7 @@ EXAMPLES: list[tuple[str, dict[str, Any]]] = [
             "id": "mcpr_682d498e3bd4819196a0ce1664f8e77b04ad1e533afccbfa",
             "server_label": "deepwiki",
             "name": "ask_question",
-            "arguments": '{"repoName":"modelcontextprotocol/modelcontextprotocol","question":"transports?"}',
+            "arguments": '{"repoName":"modelcontextprotocol/specification","question":"How?"}',
         },
     ),
     (
@@ -998,17 +1045,65 @@ INVALID: list[tuple[str, Any, str, str]] = [
     # --- the item itself and its `type` -------------------------------------------------------
     ("item not an object", "hello", "items[0]", "invalid_type"),
     ("unknown type", {"type": "banana", "content": "x"}, "items[0].type", "invalid_value"),
-    ("type not a string", {"type": 5, "role": "user", "content": "x"}, "items[0].type", "invalid_type"),
-    ("no type, nothing to infer it from", {"call_id": "c", "output": "x"}, "items[0].type", "missing_required_parameter"),
-    ("compaction_trigger cannot be stored", {"type": "compaction_trigger"}, "items[0].type", "invalid_value"),
-    ("item_reference without id", {"type": "item_reference"}, "items[0].id", "missing_required_parameter"),
-    ("item_reference id not a string", {"type": "item_reference", "id": 7}, "items[0].id", "invalid_type"),
+    (
+        "type not a string",
+        {"type": 5, "role": "user", "content": "x"},
+        "items[0].type",
+        "invalid_type",
+    ),
+    (
+        "no type, nothing to infer it from",
+        {"call_id": "c", "output": "x"},
+        "items[0].type",
+        "missing_required_parameter",
+    ),
+    (
+        "compaction_trigger cannot be stored",
+        {"type": "compaction_trigger"},
+        "items[0].type",
+        "invalid_value",
+    ),
+    (
+        "item_reference without id",
+        {"type": "item_reference"},
+        "items[0].id",
+        "missing_required_parameter",
+    ),
+    (
+        "item_reference id not a string",
+        {"type": "item_reference", "id": 7},
+        "items[0].id",
+        "invalid_type",
+    ),
+    # --- configuration_update: not in the spec, so these mirror the SDK's output model ----------
+    (
+        "configuration_update bad reasoning effort",
+        {"type": "configuration_update", "reasoning": {"effort": "extreme"}},
+        "items[0].reasoning.effort",
+        "invalid_value",
+    ),
+    (
+        "configuration_update text a string",
+        {"type": "configuration_update", "text": "json"},
+        "items[0].text",
+        "invalid_type",
+    ),
     # --- message --------------------------------------------------------------------------------
-    ("message without role", {"type": "message", "content": "hi"}, "items[0].role", "missing_required_parameter"),
+    (
+        "message without role",
+        {"type": "message", "content": "hi"},
+        "items[0].role",
+        "missing_required_parameter",
+    ),
     ("message without content", {"role": "user"}, "items[0].content", "missing_required_parameter"),
     ("message role tool", {"role": "tool", "content": "hi"}, "items[0].role", "invalid_value"),
     ("message role not a string", {"role": 1, "content": "hi"}, "items[0].role", "invalid_type"),
-    ("message content a number", {"role": "user", "content": 42}, "items[0].content", "invalid_type"),
+    (
+        "message content a number",
+        {"role": "user", "content": 42},
+        "items[0].content",
+        "invalid_type",
+    ),
     ("message content null", {"role": "user", "content": None}, "items[0].content", "invalid_type"),
     (
         "message part text a number",
@@ -1090,10 +1185,30 @@ INVALID: list[tuple[str, Any, str, str]] = [
         "items[0].content[0].refusal",
         "invalid_type",
     ),
-    ("message bad status", {"role": "user", "content": "hi", "status": "done"}, "items[0].status", "invalid_value"),
-    ("message bad phase", {"role": "assistant", "content": "hi", "phase": "draft"}, "items[0].phase", "invalid_value"),
-    ("message id a number", {"id": 12, "role": "user", "content": "hi"}, "items[0].id", "invalid_type"),
-    ("message id empty", {"id": "", "role": "user", "content": "hi"}, "items[0].id", "empty_string"),
+    (
+        "message bad status",
+        {"role": "user", "content": "hi", "status": "done"},
+        "items[0].status",
+        "invalid_value",
+    ),
+    (
+        "message bad phase",
+        {"role": "assistant", "content": "hi", "phase": "draft"},
+        "items[0].phase",
+        "invalid_value",
+    ),
+    (
+        "message id a number",
+        {"id": 12, "role": "user", "content": "hi"},
+        "items[0].id",
+        "invalid_type",
+    ),
+    (
+        "message id empty",
+        {"id": "", "role": "user", "content": "hi"},
+        "items[0].id",
+        "empty_string",
+    ),
     # --- function_call / function_call_output -----------------------------------------------------
     (
         "function_call without arguments",
@@ -1109,7 +1224,13 @@ INVALID: list[tuple[str, Any, str, str]] = [
     ),
     (
         "function_call bad status",
-        {"type": "function_call", "call_id": "c", "name": "f", "arguments": "{}", "status": "failed"},
+        {
+            "type": "function_call",
+            "call_id": "c",
+            "name": "f",
+            "arguments": "{}",
+            "status": "failed",
+        },
         "items[0].status",
         "invalid_value",
     ),
@@ -1151,17 +1272,25 @@ INVALID: list[tuple[str, Any, str, str]] = [
     ),
     (
         "function_call_output unknown part type",
-        {"type": "function_call_output", "call_id": "c", "output": [{"type": "output_text", "text": "x"}]},
+        {
+            "type": "function_call_output",
+            "call_id": "c",
+            "output": [{"type": "output_text", "text": "x"}],
+        },
         "items[0].output[0].type",
         "invalid_value",
     ),
     (
         "function_call_output part text a number",
-        {"type": "function_call_output", "call_id": "c", "output": [{"type": "input_text", "text": 1}]},
+        {
+            "type": "function_call_output",
+            "call_id": "c",
+            "output": [{"type": "input_text", "text": 1}],
+        },
         "items[0].output[0].text",
         "invalid_type",
     ),
-    # --- other tool calls ---------------------------------------------------------------------------
+    # --- other tool calls -------------------------------------------------------------------
     (
         "file_search_call queries a string",
         {"type": "file_search_call", "queries": "refunds"},
@@ -1287,7 +1416,11 @@ INVALID: list[tuple[str, Any, str, str]] = [
     ),
     (
         "local_shell_call command not an array",
-        {"type": "local_shell_call", "call_id": "c", "action": {"type": "exec", "command": "ls", "env": {}}},
+        {
+            "type": "local_shell_call",
+            "call_id": "c",
+            "action": {"type": "exec", "command": "ls", "env": {}},
+        },
         "items[0].action.command",
         "invalid_type",
     ),

@@ -23,6 +23,73 @@ _PHASES = ("commentary", "final_answer")
 # Every content part a stored message may hold (the spec's `Message.content` union).
 _PART_SCHEMA: schema.Schema = schema.named("Message")["properties"]["content"]["items"]
 _SUPPORTED_TYPES = sorted([*ITEM_TYPES, "item_reference"])
+_NULLABLE_STRING: schema.Schema = {"type": ["string", "null"]}
+# `configuration_update` is newer than the spec snapshot: this mirrors the SDK 3.57 model.
+_CONFIGURATION_UPDATE: schema.Schema = {
+    "type": "object",
+    "properties": {
+        "id": _NULLABLE_STRING,
+        "reasoning": {
+            "anyOf": [
+                {"type": "null"},
+                {
+                    "type": "object",
+                    "properties": {
+                        "effort": {
+                            "anyOf": [
+                                {"type": "null"},
+                                {
+                                    "type": "string",
+                                    "enum": [
+                                        "none",
+                                        "minimal",
+                                        "low",
+                                        "medium",
+                                        "high",
+                                        "xhigh",
+                                        "max",
+                                    ],
+                                },
+                            ]
+                        }
+                    },
+                },
+            ]
+        },
+        "text": {
+            "anyOf": [
+                {"type": "null"},
+                {
+                    "type": "object",
+                    "required": ["format"],
+                    "properties": {
+                        "format": {
+                            "oneOf": [
+                                {
+                                    "type": "object",
+                                    "required": ["type"],
+                                    "properties": {"type": {"type": "string", "enum": ["text"]}},
+                                },
+                                {
+                                    "type": "object",
+                                    "required": ["type", "name", "schema"],
+                                    "properties": {
+                                        "type": {"type": "string", "enum": ["json_schema"]},
+                                        "name": {"type": "string"},
+                                        "schema": {"type": "object"},
+                                        "description": {"type": "string"},
+                                        "strict": {"type": ["boolean", "null"]},
+                                    },
+                                },
+                            ]
+                        }
+                    },
+                },
+            ]
+        },
+    },
+}
+_TOOL_OUTPUTS = ("function_call_output", "custom_tool_call_output")
 
 
 class ItemReference(msgspec.Struct):
@@ -83,10 +150,15 @@ def parse_item(entry: Any, path: str, index: int) -> NewItem | ItemReference:
     if kind == "message":
         item = _message(entry, path)
     elif kind == "configuration_update":
+        schema.check(entry, _CONFIGURATION_UPDATE, path)
         item = dict(entry)
     elif kind in ITEM_TYPES:
         schema.validator_for(schema.input_item_schemas()[kind])(entry, path)
         item = dict(entry)
+        output = item.get("output")
+        if kind in _TOOL_OUTPUTS and isinstance(output, list):
+            # Image parts of tool outputs need `detail` in the SDK's output model too.
+            item["output"] = [_fill_part(p) if isinstance(p, dict) else p for p in output]
     elif kind == "compaction_trigger":
         raise InvalidRequest(
             f"Invalid value for '{path}.type': 'compaction_trigger' asks a model to compact "
@@ -112,6 +184,8 @@ def finish(item: dict[str, Any], kind: str, path: str) -> NewItem:
             f"Invalid '{path}.id': empty string.", param=f"{path}.id", code="empty_string"
         )
     item = {"id": item_id, "type": kind, **item}
+    # An input may carry `"id": null` or `"type": null`; the stored item has both, always.
+    item["id"], item["type"] = item_id, kind
     if spec.default_status is not None and item.get("status") is None:
         item["status"] = spec.default_status
     for field, value in spec.fills.items():
