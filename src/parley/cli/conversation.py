@@ -1,0 +1,323 @@
+"""`parley conversation`: n8n's Create, Get, Update and Remove, once or once per input item."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import click
+from rich.console import Console
+from rich.table import Table
+
+from parley import credentials
+from parley.client import NodeError, ValidationError
+from parley.expressions import resolve
+from parley.node import Node
+from parley.runs import DEFAULT_CONCURRENCY, InputError, RunStopped, read_items, run_items
+
+F = TypeVar("F", bound=Callable[..., Any])
+Work = Callable[[Node, dict[str, Any]], dict[str, Any]]
+# Past this many items a progress bar is worth its line on stderr.
+PROGRESS_FROM = 5
+
+
+def run_options(func: F) -> F:
+    """The options every node command shares: credential, per-item input, output form."""
+    options = [
+        click.option(
+            "--credential",
+            "-c",
+            "credential",
+            default=None,
+            help="A stored credential (see `parley credentials`). Else $PARLEY_CREDENTIAL, "
+            "else $OPENAI_API_KEY and $OPENAI_BASE_URL.",
+        ),
+        click.option(
+            "--input",
+            "-i",
+            "input_file",
+            default=None,
+            help="Run once per item of this file (JSON Lines, JSON array or CSV; - for stdin). "
+            "Parameters may use {{ $json.field }}.",
+        ),
+        click.option(
+            "--input-format",
+            type=click.Choice(["jsonl", "json", "csv"]),
+            default=None,
+            help="Format of --input (default: from the extension, else guessed).",
+        ),
+        click.option(
+            "--continue-on-fail",
+            is_flag=True,
+            help='A failed item gives {"error": …} and the run goes on.',
+        ),
+        click.option(
+            "--concurrency",
+            type=click.IntRange(1, 64),
+            default=DEFAULT_CONCURRENCY,
+            show_default=True,
+            help="Items run at once (output stays in input order).",
+        ),
+        click.option("--table", is_flag=True, help="A table for people instead of JSON Lines."),
+        click.option(
+            "--paired",
+            is_flag=True,
+            help='Wrap each output as n8n does: {"json": …, "pairedItem": {"item": i}}.',
+        ),
+    ]
+    for option in reversed(options):
+        func = option(func)
+    return func
+
+
+def _emit_table(rows: list[dict[str, Any]]) -> None:
+    if len(rows) == 1 and rows[0].get("object") == "list":
+        rows = list(rows[0].get("data") or [])
+    columns: list[str] = []
+    for row in rows:
+        columns.extend(k for k in row if k not in columns)
+    table = Table(*columns)
+    for row in rows:
+        cells = [row.get(c) for c in columns]
+        table.add_row(
+            *("" if v is None else v if isinstance(v, str) else json.dumps(v) for v in cells)
+        )
+    Console().print(table)
+
+
+def execute(
+    *,
+    credential: str | None,
+    input_file: str | None,
+    input_format: str | None,
+    continue_on_fail: bool,
+    concurrency: int,
+    table: bool,
+    paired: bool,
+    work: Work,
+) -> None:
+    """Resolve the credential, run ``work`` once (or per input item), print, set the exit code."""
+    try:
+        cred = credentials.resolve(credential)
+    except credentials.CredentialError as exc:
+        raise click.UsageError(str(exc)) from None
+    per_item = input_file is not None
+    if input_file is not None:
+        try:
+            source = sys.stdin if input_file == "-" else input_file
+            items = read_items(source, input_format)
+        except InputError as exc:
+            raise click.BadParameter(str(exc), param_hint="--input") from None
+    else:
+        items = [{}]
+    err = Console(stderr=True)
+    show_progress = per_item and len(items) >= PROGRESS_FROM and err.is_terminal
+    rows: list[dict[str, Any]] = []
+    failed = done = 0
+    with Node(cred) as node:
+        from rich.progress import Progress
+
+        progress = Progress(console=err, transient=True, disable=not show_progress)
+        task = progress.add_task("items", total=len(items))
+        outcomes = run_items(
+            items,
+            lambda _i, item: work(node, item),
+            concurrency=concurrency,
+            continue_on_fail=continue_on_fail,
+            on_done=lambda: progress.advance(task),
+        )
+        try:
+            with progress:
+                for outcome in outcomes:
+                    row = outcome.item()
+                    if outcome.error is not None:
+                        failed += 1
+                        click.echo(
+                            f"parley: item {outcome.index}: {outcome.error.explain()}", err=True
+                        )
+                    out = {"json": row, "pairedItem": {"item": outcome.index}} if paired else row
+                    if table:
+                        rows.append(out)
+                    else:
+                        click.echo(json.dumps(out, ensure_ascii=False))
+                    done += 1  # counted once printed, so Ctrl-C reports what was output
+        except RunStopped as stop:
+            if table:
+                _emit_table(rows)
+            if not per_item and isinstance(stop.error, ValidationError):
+                raise click.UsageError(stop.error.explain()) from None
+            where = stop.explain() if per_item else stop.error.explain()
+            click.echo(f"parley: {where}", err=True)
+            if per_item:
+                click.echo(f"parley: stopped; {done} of {stop.total} items done", err=True)
+            sys.exit(1)
+        except KeyboardInterrupt:
+            outcomes.close()
+            click.echo(f"\nparley: interrupted; {done} of {len(items)} items done", err=True)
+            sys.exit(130)
+    if table:
+        _emit_table(rows)
+    if failed:
+        if per_item:
+            click.echo(f"parley: {failed} of {len(items)} items failed", err=True)
+        sys.exit(1)
+
+
+def metadata_template(values: tuple[str, ...]) -> str | dict[str, str] | None:
+    """``--metadata`` as given: one JSON object (or expression), or repeated key=value pairs."""
+    if not values:
+        return None
+    if len(values) == 1 and values[0].lstrip().startswith(("{", "=", "[")):
+        return values[0]
+    pairs: dict[str, str] = {}
+    for value in values:
+        key, sep, text = value.partition("=")
+        if not sep or not key or key.lstrip().startswith("{"):
+            raise click.BadParameter(
+                f"{value!r}: give one JSON object, or key=value pairs", param_hint="--metadata"
+            )
+        pairs[key] = text
+    return pairs
+
+
+def message_templates(values: tuple[str, ...]) -> list[tuple[str, str]]:
+    """``--message role:text`` options as (role, text) templates."""
+    found = []
+    for value in values:
+        role, sep, text = value.partition(":")
+        if not sep:
+            raise click.BadParameter(
+                f'{value!r}: write ROLE:TEXT, e.g. user:"Hello"', param_hint="--message"
+            )
+        found.append((role.strip(), text))
+    return found
+
+
+metadata_option = click.option(
+    "--metadata",
+    "-m",
+    multiple=True,
+    help='JSON object (\'{"topic":"demo"}\') or key=value, repeated.',
+)
+
+
+@click.group()
+def conversation() -> None:
+    """n8n's Conversation operations: create, get, update, remove (and parley's list).
+
+    \b
+    Example:
+      parley conversation create --message user:"Hello" --metadata topic=demo
+      parley conversation get '{{ $json.id }}' --input conversations.jsonl
+    """
+
+
+@conversation.command("create")
+@click.option("--message", "messages", multiple=True, help="ROLE:TEXT, role user|system|assistant.")
+@metadata_option
+@run_options
+def create(messages: tuple[str, ...], metadata: tuple[str, ...], **run: Any) -> None:
+    """Create a conversation from messages (n8n: Create a Conversation).
+
+    \b
+    Example:
+      parley conversation create --message system:"You are terse." \\
+        --message user:"Hello" --metadata '{"topic":"demo"}'
+    """
+    pairs, meta = message_templates(messages), metadata_template(metadata)
+
+    def work(node: Node, item: dict[str, Any]) -> dict[str, Any]:
+        options = {"metadata": resolve(meta, item)} if meta is not None else {}
+        return node.create(resolve(pairs, item), options)
+
+    execute(work=work, **run)
+
+
+@conversation.command("get")
+@click.argument("conversation_id")
+@run_options
+def get(conversation_id: str, **run: Any) -> None:
+    """Get a conversation (n8n: Get Conversation).
+
+    \b
+    Example:
+      parley conversation get conv_123
+      parley conversation get '{{ $json.id }}' --input ids.jsonl --continue-on-fail
+    """
+    execute(work=lambda node, item: node.get(resolve(conversation_id, item)), **run)
+
+
+@conversation.command("update")
+@click.argument("conversation_id")
+@metadata_option
+@run_options
+def update(conversation_id: str, metadata: tuple[str, ...], **run: Any) -> None:
+    """Replace a conversation's metadata (n8n: Update a Conversation); '{}' clears it.
+
+    \b
+    Example:
+      parley conversation update conv_123 --metadata topic=billing --metadata stage=2
+    """
+    meta = metadata_template(metadata)
+    if meta is None:
+        raise click.UsageError("Metadata is required (give --metadata '{}' to clear it)")
+    execute(
+        work=lambda node, item: node.update(resolve(conversation_id, item), resolve(meta, item)),
+        **run,
+    )
+
+
+@conversation.command("remove")
+@click.argument("conversation_id")
+@run_options
+def remove(conversation_id: str, **run: Any) -> None:
+    """Delete a conversation (n8n: Remove Conversation).
+
+    \b
+    Example:
+      parley conversation remove conv_123
+    """
+    execute(work=lambda node, item: node.remove(resolve(conversation_id, item)), **run)
+
+
+@conversation.command("list")
+@metadata_option
+@click.option("--limit", type=click.IntRange(1, 100), default=None, help="Page size.")
+@click.option("--order", type=click.Choice(["asc", "desc"]), default=None)
+@click.option("--after", default=None, help="A conversation id: the page after it.")
+@click.option("--all", "all_pages", is_flag=True, help="Follow every page; one list object.")
+@run_options
+def list_conversations(
+    metadata: tuple[str, ...],
+    limit: int | None,
+    order: str | None,
+    after: str | None,
+    all_pages: bool,
+    **run: Any,
+) -> None:
+    """Conversations filtered by exact metadata values (parley's server only; OpenAI has none).
+
+    \b
+    Example:
+      parley conversation list --metadata customer=c-42 --limit 50
+      parley conversation list --metadata topic=demo --all --table
+    """
+    meta = metadata_template(metadata)
+    if isinstance(meta, str):
+        raise click.BadParameter("give key=value pairs to filter by", param_hint="--metadata")
+
+    def work(node: Node, item: dict[str, Any]) -> dict[str, Any]:
+        return node.list_conversations(
+            metadata=resolve(meta, item),
+            limit=limit,
+            order=order,
+            after=after,
+            all_pages=all_pages,
+        )
+
+    execute(work=work, **run)
+
+
+__all__ = ["NodeError", "conversation", "execute", "run_options"]
