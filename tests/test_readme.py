@@ -1,0 +1,82 @@
+"""The README's curl and Python snippets work as written against a live server."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import openai
+import pytest
+
+from tests.conftest import LiveServer
+
+README = Path(__file__).resolve().parent.parent / "README.md"
+README_BASE = "http://127.0.0.1:8080"
+README_KEY = "sk-my-key"
+
+
+def _block(after_heading: str, language: str) -> str:
+    """The first ``language`` code block under the heading ``after_heading``."""
+    text = README.read_text()
+    section = text[text.index(after_heading) :]
+    match = re.search(rf"```{language}\n(.*?)```", section, re.DOTALL)
+    assert match is not None, f"no {language} block under {after_heading!r}"
+    return match.group(1)
+
+
+def _commands(block: str) -> list[str]:
+    """Shell commands of a block: continuation lines joined, comments dropped."""
+    joined = block.replace("\\\n", " ")
+    return [line.strip() for line in joined.splitlines() if line.strip() and line[0] != "#"]
+
+
+def test_python_snippet_prints_the_two_texts(server: LiveServer, api_key: str) -> None:
+    source = _block("## Use it with the official `openai` SDK", "python")
+    assert README_BASE + "/v1" in source and README_KEY in source
+    runnable = source.replace(README_BASE + "/v1", server.base_url).replace(README_KEY, api_key)
+    printed = io.StringIO()
+    namespace: dict[str, object] = {"__name__": "readme"}
+    try:
+        with contextlib.redirect_stdout(printed):
+            exec(compile(runnable, "README.md", "exec"), namespace)
+    finally:
+        sdk = namespace.get("client")
+        if isinstance(sdk, openai.OpenAI):
+            sdk.close()
+    assert printed.getvalue() == "['Hello!', 'Hi!']\n"
+
+
+@pytest.mark.skipif(shutil.which("curl") is None, reason="curl is not installed")
+def test_curl_snippet_creates_and_lists(server: LiveServer, api_key: str) -> None:
+    block = _block("## Use it with curl", "sh")
+    commands = _commands(block)
+    assert commands[0].startswith(f"export KEY={README_KEY}")
+    create, list_items = commands[1], commands[2]
+    assert "conv_…" in list_items
+
+    def run(command: str) -> str:
+        script = f"export KEY={api_key}\n" + command.replace(README_BASE, server.url)
+        done = subprocess.run(
+            ["bash", "-c", script], capture_output=True, text=True, timeout=60, check=True
+        )
+        return done.stdout
+
+    conversation = json.loads(run(create))
+    shown = re.search(r"^# (\{.*\})$", block, re.MULTILINE)
+    assert shown is not None
+    example = json.loads(shown.group(1).replace("…", "x"))
+    assert set(conversation) == set(example)
+    assert conversation["object"] == example["object"] == "conversation"
+    assert conversation["metadata"] == example["metadata"] == {"topic": "demo"}
+    listed = json.loads(run(list_items.replace("conv_…", conversation["id"])))
+    assert listed["object"] == "list"
+    assert [item["content"] for item in listed["data"]] == [
+        [{"type": "input_text", "text": "Hello!"}]
+    ]
+    with openai.OpenAI(base_url=server.base_url, api_key=api_key, max_retries=0) as sdk:
+        assert sdk.conversations.retrieve(conversation["id"]).metadata == {"topic": "demo"}
