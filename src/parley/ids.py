@@ -9,12 +9,26 @@ from __future__ import annotations
 
 import itertools
 import os
+import random
 import secrets
 import threading
 import time
 
 _counter = itertools.count(secrets.randbelow(1 << 24))
 _lock = threading.Lock()
+# Ids are names, not secrets (access is by key and project), so they need uniqueness, not
+# unpredictability: a PRNG seeded from the OS saves a system call per id on the hot path.
+_random = random.Random(os.urandom(32))
+
+
+def _reseed() -> None:
+    # Forked server workers must not share one random stream (nor mint equal ids).
+    global _counter
+    _random.seed(os.urandom(32))
+    _counter = itertools.count(secrets.randbelow(1 << 24))
+
+
+os.register_at_fork(after_in_child=_reseed)
 
 CONVERSATION_PREFIX = "conv_"
 API_KEY_PREFIX = "sk-parley-"
@@ -24,7 +38,8 @@ def _suffix() -> str:
     ms = time.time_ns() // 1_000_000
     with _lock:
         seq = next(_counter) & 0xFFFFFFFF
-    return f"{ms & 0xFFFFFFFFFFFF:012x}{seq:08x}{os.urandom(14).hex()}"
+        noise = _random.getrandbits(112)
+    return f"{ms & 0xFFFFFFFFFFFF:012x}{seq:08x}{noise:028x}"
 
 
 def new_id(prefix: str) -> str:
@@ -39,7 +54,8 @@ def conversation_id() -> str:
 
 def request_id() -> str:
     """An ``x-request-id`` value: ``req_`` + 32 hex digits, as OpenAI sends."""
-    return "req_" + os.urandom(16).hex()
+    with _lock:
+        return f"req_{_random.getrandbits(128):032x}"
 
 
 def api_key() -> str:

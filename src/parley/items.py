@@ -210,10 +210,12 @@ def _message(entry: dict[str, Any], path: str) -> dict[str, Any]:
     elif isinstance(content, list):
         parts = []
         for index, part in enumerate(content):
-            part_path = f"{path}.content[{index}]"
             if isinstance(part, dict):
                 part = _fill_part(part)
-            schema.check(part, _PART_SCHEMA, part_path)
+                if _plain_text(part):
+                    parts.append(part)
+                    continue
+            schema.check(part, _PART_SCHEMA, f"{path}.content[{index}]")
             parts.append(part)
     else:
         raise invalid_type(f"{path}.content", "a string or an array of content parts", content)
@@ -226,6 +228,24 @@ def _message(entry: dict[str, Any], path: str) -> dict[str, Any]:
     message = dict(entry)
     message["content"] = parts
     return message
+
+
+_PLAIN_KEYS = {
+    "input_text": frozenset({"type", "text"}),
+    "output_text": frozenset({"type", "text", "annotations", "logprobs"}),
+}
+
+
+def _plain_text(part: dict[str, Any]) -> bool:
+    """True for the common text parts that need no schema walk (what n8n and chats send)."""
+    keys = _PLAIN_KEYS.get(part.get("type"))  # type: ignore[arg-type]
+    return (
+        keys is not None
+        and part.keys() <= keys
+        and isinstance(part.get("text"), str)
+        and part.get("annotations", []) == []
+        and part.get("logprobs", []) in ([], None)
+    )
 
 
 def _text_part(part_type: str, text: str) -> dict[str, Any]:

@@ -102,8 +102,34 @@ def _type_matches(value: Any, expected: str) -> bool:
     return actual == expected or (expected == "number" and actual == "integer")
 
 
+_CONST_TYPES: dict[int, str | None] = {}
+_TAG_MAPS: dict[int, dict[str, Schema]] = {}
+
+
 def _const_type(schema: Schema) -> str | None:
     """The single `type` value a variant schema pins (its discriminator), if any."""
+    # Schemas live as long as the cached spec, so their ids are stable memo keys.
+    key = id(schema)
+    if key not in _CONST_TYPES:
+        _CONST_TYPES[key] = _find_const_type(schema)
+    return _CONST_TYPES[key]
+
+
+def _tag_map(schema: Schema, variants: list[Schema]) -> dict[str, Schema]:
+    """``{type value: first variant pinning it}`` for a union schema, computed once."""
+    key = id(schema)
+    found = _TAG_MAPS.get(key)
+    if found is None:
+        found = {}
+        for variant in variants:
+            tag = _const_type(variant)
+            if tag is not None:
+                found.setdefault(tag, variant)
+        _TAG_MAPS[key] = found
+    return found
+
+
+def _find_const_type(schema: Schema) -> str | None:
     prop = deref(schema).get("properties", {}).get("type")
     if prop is None:
         return None
@@ -164,13 +190,14 @@ class _Validator:
     def _check_union(self, value: Any, schema: Schema, path: str, depth: int) -> None:
         variants: list[Schema] = schema.get("oneOf") or schema.get("anyOf") or []
         if isinstance(value, dict) and "type" in value:
-            pinned = [v for v in variants if _const_type(v) == value["type"]]
-            if pinned:
-                self.check(value, pinned[0], path, depth + 1)
+            tags = _tag_map(schema, variants)
+            tag = value["type"]
+            pinned = tags.get(tag) if isinstance(tag, str) else None
+            if pinned is not None:
+                self.check(value, pinned, path, depth + 1)
                 return
-            tagged = [t for t in (_const_type(v) for v in variants) if t]
-            if tagged and len(tagged) == len(variants):
-                raise invalid_value(f"{path}.type", value["type"], tagged)
+            if tags and len(tags) == len(variants):
+                raise invalid_value(f"{path}.type", tag, list(tags))
         errors: list[InvalidRequest] = []
         for variant in variants:
             try:
