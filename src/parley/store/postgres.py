@@ -1,0 +1,654 @@
+"""PostgreSQL backend: asyncpg and its pool, the same contract as SQLite in its own SQL.
+
+Every hot route is one round trip of one prepared statement (asyncpg caches them per pooled
+connection). Appends take the conversation's row lock in the same statement that inserts the
+items, so any number of server processes can append to one conversation and each call's items
+still take consecutive positions. Project isolation sits in the WHERE clause of every statement.
+A database that cannot be reached, restarts, or drops a connection turns into a 503 envelope;
+the pool reconnects by itself once the database is back.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import AsyncIterator
+from typing import Any
+
+import asyncpg
+import msgspec
+
+from parley import ids
+from parley.errors import (
+    InvalidRequest,
+    ParleyError,
+    ServiceUnavailable,
+    conversation_not_found,
+    item_not_found,
+)
+from parley.models import (
+    ApiKeyInfo,
+    ConversationPage,
+    ConversationRecord,
+    ItemPage,
+    NewItem,
+)
+from parley.store.base import Order
+from parley.store.sqlite import SchemaTooNew, duplicate_item, migrations
+
+log = logging.getLogger("parley.postgres")
+
+# pg_advisory_xact_lock key for migrations: "parley" in ASCII. Two processes migrating an
+# empty database at once queue on it; the second then finds nothing left to do.
+MIGRATION_LOCK = 0x7061726C6579
+_LAST = 1 << 62
+
+UNAVAILABLE_MESSAGE = "The database is unavailable right now. Please retry your request shortly."
+
+# -- the statements, named so tests can EXPLAIN exactly what runs ---------------------------
+
+SQL_PROJECT_FOR_KEY = "SELECT project_id FROM api_keys WHERE key_hash = $1 AND revoked_at IS NULL"
+
+SQL_CREATE_CONVERSATION = """
+WITH conversation AS (
+    INSERT INTO conversations
+        (id, project_id, created_at, updated_at, metadata, next_position, item_count)
+    VALUES ($1, $2, $3, $3, $4, cardinality($5::text[]), cardinality($5::text[]))
+    RETURNING seq
+), pairs AS (
+    INSERT INTO conversation_metadata (project_id, key, value, conversation)
+    SELECT $2, pair.key, pair.value, conversation.seq
+    FROM conversation, unnest($8::bytea[], $9::bytea[]) AS pair (key, value)
+)
+INSERT INTO items (conversation, position, id, type, created_at, data)
+SELECT conversation.seq, item.ordinality - 1, item.id, item.type, $3, item.data
+FROM conversation,
+     unnest($5::text[], $6::text[], $7::bytea[])
+         WITH ORDINALITY AS item (id, type, data, ordinality)
+"""
+
+# The UPDATE takes the conversation's row lock and advances its position counter; the INSERT
+# of the same statement uses the counter's old value. A concurrent append waits for the lock
+# and then re-reads the committed counter, so calls never interleave.
+SQL_CREATE_ITEMS = """
+WITH conversation AS (
+    UPDATE conversations
+    SET next_position = next_position + cardinality($3::text[]),
+        item_count = item_count + cardinality($3::text[]),
+        updated_at = $6
+    WHERE id = $1 AND project_id = $2
+    RETURNING seq, next_position - cardinality($3::text[]) AS first
+)
+INSERT INTO items (conversation, position, id, type, created_at, data)
+SELECT conversation.seq, conversation.first + item.ordinality - 1, item.id, item.type, $6,
+       item.data
+FROM conversation,
+     unnest($3::text[], $4::text[], $5::bytea[])
+         WITH ORDINALITY AS item (id, type, data, ordinality)
+"""
+
+SQL_RETRIEVE_CONVERSATION = (
+    "SELECT created_at, metadata FROM conversations WHERE id = $1 AND project_id = $2"
+)
+
+# The index rows are brought in line with the new metadata in the same statement: pairs no
+# longer present go, new ones come, and unchanged ones are left alone (deleting and
+# re-inserting one key in a single statement would collide on the primary key).
+SQL_UPDATE_CONVERSATION = """
+WITH conversation AS (
+    UPDATE conversations SET metadata = $3, updated_at = $4
+    WHERE id = $1 AND project_id = $2
+    RETURNING seq, created_at
+), dropped AS (
+    DELETE FROM conversation_metadata m
+    USING conversation
+    WHERE m.conversation = conversation.seq AND m.project_id = $2
+      AND (m.key, m.value) NOT IN (SELECT * FROM unnest($5::bytea[], $6::bytea[]))
+), added AS (
+    INSERT INTO conversation_metadata (project_id, key, value, conversation)
+    SELECT $2, pair.key, pair.value, conversation.seq
+    FROM conversation, unnest($5::bytea[], $6::bytea[]) AS pair (key, value)
+    ON CONFLICT DO NOTHING
+)
+SELECT created_at FROM conversation
+"""
+
+SQL_CONVERSATION_SEQ = "SELECT seq FROM conversations WHERE id = $1 AND project_id = $2"
+
+SQL_DELETE_CONVERSATION = "DELETE FROM conversations WHERE id = $1 AND project_id = $2"
+
+# The conversation's key and the position of the item a page starts after (NULL for none).
+SQL_PAGE_ANCHOR = """
+SELECT c.seq, i.position
+FROM conversations c
+LEFT JOIN items i ON i.conversation = c.seq AND i.id = $3
+WHERE c.id = $1 AND c.project_id = $2
+"""
+
+SQL_PAGE_ASC = """
+SELECT i.id, i.data
+FROM conversations c JOIN items i ON i.conversation = c.seq
+WHERE c.seq = $1 AND c.project_id = $2 AND i.position > $3
+ORDER BY i.position
+LIMIT $4
+"""
+
+SQL_PAGE_DESC = """
+SELECT i.id, i.data
+FROM conversations c JOIN items i ON i.conversation = c.seq
+WHERE c.seq = $1 AND c.project_id = $2 AND i.position < $3
+ORDER BY i.position DESC
+LIMIT $4
+"""
+
+SQL_RETRIEVE_ITEM = """
+SELECT i.data
+FROM conversations c JOIN items i ON i.conversation = c.seq AND i.id = $3
+WHERE c.id = $1 AND c.project_id = $2
+"""
+
+SQL_DELETE_ITEM = """
+WITH deleted AS (
+    DELETE FROM items i
+    USING conversations c
+    WHERE c.id = $1 AND c.project_id = $2 AND i.conversation = c.seq AND i.id = $3
+    RETURNING i.conversation
+)
+UPDATE conversations c
+SET item_count = c.item_count - 1, updated_at = $4
+FROM deleted
+WHERE c.seq = deleted.conversation AND c.project_id = $2
+RETURNING c.created_at, c.metadata
+"""
+
+SQL_FIND_ITEM = """
+SELECT i.data
+FROM items i JOIN conversations c ON c.seq = i.conversation
+WHERE i.id = $1 AND c.project_id = $2
+ORDER BY i.seq DESC
+LIMIT 1
+"""
+
+SQL_TAKEN_IDS = """
+SELECT i.id
+FROM conversations c JOIN items i ON i.conversation = c.seq
+WHERE c.id = $1 AND c.project_id = $2 AND i.id = ANY($3::text[])
+"""
+
+SQL_INSERT_PROJECT = (
+    "INSERT INTO projects (id, name, created_at) VALUES ($1, $2, $3) "
+    "ON CONFLICT (name) DO NOTHING RETURNING id"
+)
+
+
+# -- availability ----------------------------------------------------------------------------
+
+
+def is_unavailable(exc: BaseException) -> bool:
+    """Whether ``exc`` means the database cannot serve right now (down, restarting, dropped)."""
+    if isinstance(
+        exc,
+        OSError
+        | TimeoutError
+        | asyncpg.PostgresConnectionError
+        | asyncpg.exceptions.OperatorInterventionError
+        | asyncpg.exceptions.InsufficientResourcesError
+        | asyncpg.exceptions.CannotConnectNowError,
+    ):
+        return True
+    # asyncpg reports a connection the server already closed as a plain InterfaceError.
+    return isinstance(exc, asyncpg.InterfaceError) and "closed" in str(exc)
+
+
+def unavailable() -> ServiceUnavailable:
+    """The 503 answered while the database is unreachable; clients may retry."""
+    return ServiceUnavailable(UNAVAILABLE_MESSAGE, headers={"retry-after": "1"})
+
+
+@contextlib.asynccontextmanager
+async def _translated() -> AsyncIterator[None]:
+    try:
+        yield
+    except ParleyError:
+        raise
+    except Exception as exc:
+        if not is_unavailable(exc):
+            raise
+        log.warning("database unavailable: %s: %s", type(exc).__name__, exc)
+        raise unavailable() from None
+
+
+# -- migrations ------------------------------------------------------------------------------
+
+
+async def schema_version(conn: Any) -> int:
+    """The newest migration recorded in the database, 0 for an empty one."""
+    if await conn.fetchval("SELECT to_regclass('parley_migrations')") is None:
+        return 0
+    version: int = await conn.fetchval("SELECT coalesce(max(version), 0) FROM parley_migrations")
+    return version
+
+
+def _too_new(version: int, newest: int) -> SchemaTooNew:
+    return SchemaTooNew(
+        f"the PostgreSQL database has schema version {version}, but this parley knows only up "
+        f"to {newest}. Upgrade parley, or point it at another database."
+    )
+
+
+async def migrate_connection(conn: Any) -> list[str]:
+    """Apply pending migrations over ``conn`` in one transaction; return the names applied."""
+    known = migrations("postgres")
+    newest = known[-1][0] if known else 0
+    async with conn.transaction():
+        # Taken before anything is read, so concurrent starters queue here instead of racing
+        # on CREATE TABLE; released by COMMIT.
+        await conn.execute("SELECT pg_advisory_xact_lock($1)", MIGRATION_LOCK)
+        await conn.execute(
+            "CREATE TABLE IF NOT EXISTS parley_migrations ("
+            "version integer PRIMARY KEY, name text NOT NULL, applied_at bigint NOT NULL)"
+        )
+        current = await schema_version(conn)
+        if current > newest:
+            raise _too_new(current, newest)
+        applied = []
+        for version, name, sql in known:
+            if version <= current:
+                continue
+            await conn.execute(sql)
+            await conn.execute(
+                "INSERT INTO parley_migrations (version, name, applied_at) VALUES ($1, $2, $3)",
+                version,
+                name,
+                int(time.time()),
+            )
+            applied.append(name)
+        return applied
+
+
+async def migrate(url: str) -> list[str]:
+    """Apply pending migrations to the database at ``url``; return the names applied."""
+    async with _translated():
+        conn = await asyncpg.connect(url, timeout=10)
+    try:
+        async with _translated():
+            return await migrate_connection(conn)
+    finally:
+        await conn.close()
+
+
+# -- the store -------------------------------------------------------------------------------
+
+
+class _Connection(asyncpg.Connection):  # type: ignore[misc]
+    """A pooled connection handed back without asyncpg's reset query.
+
+    parley keeps no session state (no SET, LISTEN, cursors or session locks; transactions
+    always end in their block), so the reset would only cost a round trip per request. An
+    open transaction is still rolled back by the pool whatever this returns.
+    """
+
+    def get_reset_query(self) -> str:
+        return ""
+
+
+class PostgresStore:
+    """The scale-out backend: many `parley serve` processes over one PostgreSQL primary."""
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        pool_size: int = 10,
+        statement_timeout: float = 30.0,
+        connect_timeout: float = 5.0,
+        migrate: bool = True,
+    ) -> None:
+        if pool_size < 1:
+            raise ValueError("pool_size must be at least 1")
+        self.url = url
+        self.pool_size = pool_size
+        self.statement_timeout = statement_timeout
+        self.connect_timeout = connect_timeout
+        self._migrate = migrate
+        self._pool: Any = None
+
+    async def open(self) -> None:
+        if self._migrate:
+            await migrate(self.url)
+        settings = {"application_name": "parley"}
+        if self.statement_timeout > 0:
+            settings["statement_timeout"] = str(int(self.statement_timeout * 1000))
+        async with _translated():
+            self._pool = await asyncpg.create_pool(
+                self.url,
+                # No floor: asyncpg would keep re-dialling a down database in the background
+                # and log a traceback per attempt; connections open on demand instead.
+                min_size=0,
+                max_size=self.pool_size,
+                timeout=self.connect_timeout,
+                # A client-side bound too, for a network that swallows packets silently.
+                command_timeout=self.statement_timeout + 5 if self.statement_timeout > 0 else None,
+                server_settings=settings,
+                connection_class=_Connection,
+            )
+        if not self._migrate:
+            try:
+                await self._check_schema()
+            except BaseException:
+                await self.close()
+                raise
+
+    async def _check_schema(self) -> None:
+        known = migrations("postgres")
+        newest = known[-1][0] if known else 0
+        async with self._conn() as conn:
+            version = await schema_version(conn)
+        if version > newest:
+            raise _too_new(version, newest)
+        if version < newest:
+            raise SchemaTooNew(
+                f"the PostgreSQL database has schema version {version}; this parley needs "
+                f"{newest}. Run `parley migrate --database ...` first."
+            )
+
+    async def close(self) -> None:
+        pool, self._pool = self._pool, None
+        if pool is None:
+            return
+        try:
+            await asyncio.wait_for(pool.close(), timeout=10)
+        except (TimeoutError, OSError, asyncpg.PostgresError, asyncpg.InterfaceError):
+            pool.terminate()
+
+    # -- helpers -------------------------------------------------------------------------
+
+    @contextlib.asynccontextmanager
+    async def _conn(self) -> AsyncIterator[Any]:
+        if self._pool is None:
+            raise RuntimeError("the store is not open")
+        async with _translated(), self._pool.acquire() as conn:
+            yield conn
+
+    async def _fetchrow(self, sql: str, *args: Any) -> Any:
+        async with self._conn() as conn:
+            return await conn.fetchrow(sql, *args)
+
+    async def _conversation_exists(self, conn: Any, project: str, conversation_id: str) -> bool:
+        row = await conn.fetchrow(SQL_RETRIEVE_CONVERSATION, conversation_id, project)
+        return row is not None
+
+    # -- projects and keys ---------------------------------------------------------------
+
+    async def ensure_project(self, name: str) -> str:
+        async with self._conn() as conn:
+            return await _ensure_project(conn, name)
+
+    async def add_api_key(
+        self, *, key_id: str, project: str, name: str, hint: str, key_hash: bytes
+    ) -> ApiKeyInfo:
+        now = int(time.time())
+        async with self._conn() as conn, conn.transaction():
+            project_id = await _ensure_project(conn, project)
+            await conn.execute(
+                "INSERT INTO api_keys (id, project_id, name, hint, key_hash, created_at) "
+                "VALUES ($1, $2, $3, $4, $5, $6)",
+                key_id,
+                project_id,
+                name,
+                hint,
+                key_hash,
+                now,
+            )
+        return ApiKeyInfo(key_id, project, name, hint, now)
+
+    async def project_for_key(self, key_hash: bytes) -> str | None:
+        row = await self._fetchrow(SQL_PROJECT_FOR_KEY, key_hash)
+        return None if row is None else str(row[0])
+
+    async def list_api_keys(self) -> list[ApiKeyInfo]:
+        async with self._conn() as conn:
+            rows = await conn.fetch(
+                "SELECT k.id, p.name, k.name, k.hint, k.created_at, k.revoked_at "
+                "FROM api_keys k JOIN projects p ON p.id = k.project_id "
+                "ORDER BY k.created_at DESC, k.id DESC"
+            )
+        return [ApiKeyInfo(*row) for row in rows]
+
+    async def revoke_api_key(self, key_id: str) -> bool:
+        row = await self._fetchrow(
+            "UPDATE api_keys SET revoked_at = $2 WHERE id = $1 AND revoked_at IS NULL RETURNING id",
+            key_id,
+            int(time.time()),
+        )
+        return row is not None
+
+    async def count_api_keys(self) -> int:
+        row = await self._fetchrow("SELECT count(*) FROM api_keys")
+        return int(row[0])
+
+    # -- conversations -------------------------------------------------------------------
+
+    async def create_conversation(
+        self,
+        project: str,
+        conversation_id: str,
+        created_at: int,
+        metadata: bytes,
+        items: list[NewItem],
+    ) -> ConversationRecord:
+        async with self._conn() as conn:
+            try:
+                await conn.execute(
+                    SQL_CREATE_CONVERSATION,
+                    conversation_id,
+                    project,
+                    created_at,
+                    metadata,
+                    [item.id for item in items],
+                    [item.type for item in items],
+                    [item.data for item in items],
+                    *_pairs(metadata),
+                )
+            except asyncpg.UniqueViolationError as exc:
+                raise _duplicate_in_call(items, exc) from None
+        return ConversationRecord(conversation_id, created_at, metadata)
+
+    async def retrieve_conversation(self, project: str, conversation_id: str) -> ConversationRecord:
+        row = await self._fetchrow(SQL_RETRIEVE_CONVERSATION, conversation_id, project)
+        if row is None:
+            raise conversation_not_found(conversation_id)
+        return ConversationRecord(conversation_id, row[0], bytes(row[1]))
+
+    async def update_conversation(
+        self, project: str, conversation_id: str, metadata: bytes
+    ) -> ConversationRecord:
+        row = await self._fetchrow(
+            SQL_UPDATE_CONVERSATION,
+            conversation_id,
+            project,
+            metadata,
+            int(time.time()),
+            *_pairs(metadata),
+        )
+        if row is None:
+            raise conversation_not_found(conversation_id)
+        return ConversationRecord(conversation_id, row[0], metadata)
+
+    async def delete_conversation(self, project: str, conversation_id: str) -> None:
+        async with self._conn() as conn:
+            status: str = await conn.execute(SQL_DELETE_CONVERSATION, conversation_id, project)
+        if status != "DELETE 1":
+            raise conversation_not_found(conversation_id)
+
+    async def list_conversations(
+        self,
+        project: str,
+        *,
+        metadata: list[tuple[str, str]],
+        after: str | None,
+        limit: int,
+        order: Order,
+    ) -> ConversationPage:
+        sql, args = _conversations_query(project, metadata, order)
+        async with self._conn() as conn:
+            if after is None:
+                start = 0 if order == "asc" else _LAST
+            else:
+                start = await conn.fetchval(SQL_CONVERSATION_SEQ, after, project)
+                if start is None:
+                    raise conversation_not_found(after)
+            rows = await conn.fetch(sql, *args, start, limit + 1)
+        records = [ConversationRecord(row[0], row[1], bytes(row[2])) for row in rows[:limit]]
+        return ConversationPage(records, len(rows) > limit)
+
+    # -- items ---------------------------------------------------------------------------
+
+    async def create_items(
+        self, project: str, conversation_id: str, items: list[NewItem], created_at: int
+    ) -> None:
+        async with self._conn() as conn:
+            if not items:
+                if not await self._conversation_exists(conn, project, conversation_id):
+                    raise conversation_not_found(conversation_id)
+                return
+            try:
+                status: str = await conn.execute(
+                    SQL_CREATE_ITEMS,
+                    conversation_id,
+                    project,
+                    [item.id for item in items],
+                    [item.type for item in items],
+                    [item.data for item in items],
+                    created_at,
+                )
+            except asyncpg.UniqueViolationError:
+                taken = await conn.fetch(
+                    SQL_TAKEN_IDS, conversation_id, project, [item.id for item in items]
+                )
+                raise _duplicate(items, {row[0] for row in taken}) from None
+        if status.endswith(" 0"):
+            raise conversation_not_found(conversation_id)
+
+    async def list_items(
+        self,
+        project: str,
+        conversation_id: str,
+        *,
+        after: str | None,
+        limit: int,
+        order: Order,
+    ) -> ItemPage:
+        async with self._conn() as conn:
+            anchor = await conn.fetchrow(SQL_PAGE_ANCHOR, conversation_id, project, after)
+            if anchor is None:
+                raise conversation_not_found(conversation_id)
+            seq, position = anchor
+            if after is not None and position is None:
+                raise item_not_found(after)
+            if order == "asc":
+                start = -1 if position is None else position
+                rows = await conn.fetch(SQL_PAGE_ASC, seq, project, start, limit + 1)
+            else:
+                start = _LAST if position is None else position
+                rows = await conn.fetch(SQL_PAGE_DESC, seq, project, start, limit + 1)
+        page = [(str(row[0]), bytes(row[1])) for row in rows[:limit]]
+        return ItemPage(page, len(rows) > limit)
+
+    async def retrieve_item(self, project: str, conversation_id: str, item_id: str) -> bytes:
+        async with self._conn() as conn:
+            row = await conn.fetchrow(SQL_RETRIEVE_ITEM, conversation_id, project, item_id)
+            if row is None:
+                if not await self._conversation_exists(conn, project, conversation_id):
+                    raise conversation_not_found(conversation_id)
+                raise item_not_found(item_id)
+        return bytes(row[0])
+
+    async def delete_item(
+        self, project: str, conversation_id: str, item_id: str
+    ) -> ConversationRecord:
+        async with self._conn() as conn:
+            row = await conn.fetchrow(
+                SQL_DELETE_ITEM, conversation_id, project, item_id, int(time.time())
+            )
+            if row is None:
+                if not await self._conversation_exists(conn, project, conversation_id):
+                    raise conversation_not_found(conversation_id)
+                raise item_not_found(item_id)
+        return ConversationRecord(conversation_id, row[0], bytes(row[1]))
+
+    async def find_item(self, project: str, item_id: str) -> bytes | None:
+        row = await self._fetchrow(SQL_FIND_ITEM, item_id, project)
+        return None if row is None else bytes(row[0])
+
+
+async def _ensure_project(conn: Any, name: str) -> str:
+    project_id = await conn.fetchval(
+        SQL_INSERT_PROJECT, ids.new_id("proj_"), name, int(time.time())
+    )
+    if project_id is None:
+        project_id = await conn.fetchval("SELECT id FROM projects WHERE name = $1", name)
+    return str(project_id)
+
+
+def _pairs(metadata: bytes) -> tuple[list[bytes], list[bytes]]:
+    pairs: dict[str, str] = msgspec.json.decode(metadata)
+    return [_utf8(key) for key in pairs], [_utf8(value) for value in pairs.values()]
+
+
+def _utf8(text: str) -> bytes:
+    # surrogatepass: JSON may carry a lone surrogate escape; it must index, not crash.
+    return text.encode("utf-8", "surrogatepass")
+
+
+def _conversations_query(
+    project: str, metadata: list[tuple[str, str]], order: Order
+) -> tuple[str, list[Any]]:
+    """The page query of list_conversations and its leading arguments (start, limit follow)."""
+    compare, direction = (">", "ASC") if order == "asc" else ("<", "DESC")
+    if not metadata:
+        return (
+            "SELECT id, created_at, metadata FROM conversations "
+            f"WHERE project_id = $1 AND seq {compare} $2 ORDER BY seq {direction} LIMIT $3",
+            [project],
+        )
+    # Walk the first pair's index range in creation order; the others are point checks.
+    args: list[Any] = [project, _utf8(metadata[0][0]), _utf8(metadata[0][1])]
+    checks = ""
+    for key, value in metadata[1:]:
+        checks += (
+            " AND EXISTS (SELECT 1 FROM conversation_metadata x WHERE x.project_id = $1"
+            f" AND x.key = ${len(args) + 1} AND x.value = ${len(args) + 2}"
+            " AND x.conversation = m.conversation)"
+        )
+        args += [_utf8(key), _utf8(value)]
+    start, limit = len(args) + 1, len(args) + 2
+    sql = (
+        "SELECT c.id, c.created_at, c.metadata FROM conversation_metadata m "
+        "JOIN conversations c ON c.seq = m.conversation "
+        f"WHERE m.project_id = $1 AND m.key = $2 AND m.value = $3 "
+        f"AND m.conversation {compare} ${start}{checks} "
+        f"AND c.project_id = $1 ORDER BY m.conversation {direction} LIMIT ${limit}"
+    )
+    return sql, args
+
+
+def _duplicate(items: list[NewItem], taken: set[str]) -> InvalidRequest:
+    seen: set[str] = set()
+    for index, item in enumerate(items):
+        if item.id in seen or item.id in taken:
+            return duplicate_item(item.id, index)
+        seen.add(item.id)
+    return InvalidRequest("The items could not be stored: an id is already in use.")
+
+
+def _duplicate_in_call(items: list[NewItem], exc: Exception) -> Exception:
+    # A new conversation holds no items yet: only ids repeated within the call can collide.
+    if getattr(exc, "constraint_name", None) == "items_by_conversation_id":
+        return _duplicate(items, set())
+    return exc
+
+
+__all__ = ["PostgresStore", "is_unavailable", "migrate", "migrate_connection", "schema_version"]

@@ -1,0 +1,291 @@
+"""The Store contract, run against every backend: a fresh SQLite file and a fresh PostgreSQL
+database per test, calling the store's methods directly."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from parley.errors import InvalidRequest, NotFound
+from parley.models import NewItem
+from parley.store import Store, open_store
+from tests.conftest import POSTGRES_URL
+
+Body = Callable[[Store], Awaitable[None]]
+
+
+@pytest.fixture(
+    params=[
+        "sqlite",
+        pytest.param(
+            "postgres",
+            marks=[
+                pytest.mark.postgres,
+                pytest.mark.skipif(
+                    POSTGRES_URL is None,
+                    reason="PostgreSQL tests need PARLEY_TEST_POSTGRES_URL (CI sets it)",
+                ),
+            ],
+        ),
+    ]
+)
+def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """An empty database of each backend."""
+    if request.param == "sqlite":
+        yield str(tmp_path / "parley.db")
+        return
+    from tests.pg import fresh_database
+
+    with fresh_database() as url:
+        yield url
+
+
+def contract(body: Body) -> Callable[[str], None]:
+    """Turn ``async def test_x(store)`` into a test run against an open store of each backend."""
+
+    def test(store_url: str) -> None:
+        async def main() -> None:
+            store = open_store(store_url)
+            await store.open()
+            try:
+                await body(store)
+            finally:
+                await store.close()
+
+        asyncio.run(main())
+
+    test.__name__ = body.__name__
+    test.__doc__ = body.__doc__
+    return test
+
+
+def item(item_id: str, text: str = "hi") -> NewItem:
+    """A stored message item; its bytes keep an unusual key order on purpose."""
+    data = f'{{"type":"message","id":"{item_id}","status":"completed","role":"user",'
+    data += f'"content":[{{"type":"input_text","text":"{text}"}}]}}'
+    return NewItem(item_id, "message", data.encode())
+
+
+async def ids_of(store: Store, project: str, conv: str, **options: object) -> list[str]:
+    """Every item id of a conversation, walking pages with ``after``."""
+    seen: list[str] = []
+    after: str | None = None
+    settings: dict[str, object] = {"limit": 100, "order": "asc", **options}
+    while True:
+        page = await store.list_items(project, conv, after=after, **settings)  # type: ignore[arg-type]
+        seen += [item_id for item_id, _ in page.items]
+        if not page.has_more:
+            return seen
+        after = page.items[-1][0]
+
+
+@contract
+async def test_conversation_round_trip_keeps_metadata_bytes(store: Store) -> None:
+    project = await store.ensure_project("acme")
+    metadata = b'{"zeta":"1","alpha":"2"}'
+    record = await store.create_conversation(project, "conv_1", 1700000000, metadata, [])
+    assert (record.id, record.created_at, record.metadata) == ("conv_1", 1700000000, metadata)
+    again = await store.retrieve_conversation(project, "conv_1")
+    assert (again.id, again.created_at, again.metadata) == ("conv_1", 1700000000, metadata)
+    updated = await store.update_conversation(project, "conv_1", b'{"b":"x","a":"y"}')
+    assert updated.metadata == b'{"b":"x","a":"y"}' and updated.created_at == 1700000000
+    assert (await store.retrieve_conversation(project, "conv_1")).metadata == updated.metadata
+
+
+@contract
+async def test_items_keep_call_order_and_bytes(store: Store) -> None:
+    project = await store.ensure_project("acme")
+    first = [item("msg_c"), item("msg_a"), item("msg_b")]
+    await store.create_conversation(project, "conv_1", 1, b"{}", first)
+    await store.create_items(project, "conv_1", [item("msg_z"), item("msg_y")], 2)
+    await store.create_items(project, "conv_1", [item("msg_x")], 3)
+    expected = ["msg_c", "msg_a", "msg_b", "msg_z", "msg_y", "msg_x"]
+    assert await ids_of(store, project, "conv_1") == expected
+    assert await ids_of(store, project, "conv_1", order="desc") == expected[::-1]
+    assert await store.retrieve_item(project, "conv_1", "msg_z") == item("msg_z").data
+    page = await store.list_items(project, "conv_1", after=None, limit=1, order="asc")
+    assert page.items == [("msg_c", item("msg_c").data)]
+
+
+@contract
+async def test_keyset_pages_in_both_orders(store: Store) -> None:
+    project = await store.ensure_project("acme")
+    names = [f"msg_{i}" for i in range(7)]
+    await store.create_conversation(project, "conv_1", 1, b"{}", [item(n) for n in names])
+    pages = []
+    after: str | None = None
+    while True:
+        page = await store.list_items(project, "conv_1", after=after, limit=3, order="asc")
+        pages.append(([i for i, _ in page.items], page.has_more))
+        if not page.has_more:
+            break
+        after = page.items[-1][0]
+    assert pages == [(names[0:3], True), (names[3:6], True), (names[6:], False)]
+    page = await store.list_items(project, "conv_1", after="msg_4", limit=10, order="desc")
+    assert [i for i, _ in page.items] == ["msg_3", "msg_2", "msg_1", "msg_0"]
+    assert page.has_more is False
+    page = await store.list_items(project, "conv_1", after=None, limit=7, order="desc")
+    assert [i for i, _ in page.items] == names[::-1] and page.has_more is False
+    page = await store.list_items(project, "conv_1", after=None, limit=6, order="desc")
+    assert page.has_more is True
+    page = await store.list_items(project, "conv_1", after="msg_6", limit=5, order="asc")
+    assert page.items == [] and page.has_more is False
+
+
+@contract
+async def test_not_found_errors_name_what_is_missing(store: Store) -> None:
+    project = await store.ensure_project("acme")
+    await store.create_conversation(project, "conv_1", 1, b"{}", [item("msg_1")])
+    with pytest.raises(NotFound, match="Conversation with id 'conv_x' not found"):
+        await store.retrieve_conversation(project, "conv_x")
+    with pytest.raises(NotFound, match="Conversation with id 'conv_x'"):
+        await store.list_items(project, "conv_x", after=None, limit=5, order="asc")
+    with pytest.raises(NotFound, match="Item with id 'msg_x' not found"):
+        await store.list_items(project, "conv_1", after="msg_x", limit=5, order="asc")
+    with pytest.raises(NotFound, match="Item with id 'msg_x'"):
+        await store.retrieve_item(project, "conv_1", "msg_x")
+    with pytest.raises(NotFound, match="Conversation with id 'conv_x'"):
+        await store.retrieve_item(project, "conv_x", "msg_1")
+    with pytest.raises(NotFound, match="Item with id 'msg_x'"):
+        await store.delete_item(project, "conv_1", "msg_x")
+    with pytest.raises(NotFound, match="Conversation with id 'conv_x'"):
+        await store.create_items(project, "conv_x", [item("msg_2")], 2)
+    assert await store.find_item(project, "msg_2") is None
+
+
+@contract
+async def test_duplicate_item_ids_are_rejected_atomically(store: Store) -> None:
+    project = await store.ensure_project("acme")
+    await store.create_conversation(project, "conv_1", 1, b"{}", [item("msg_1")])
+    with pytest.raises(InvalidRequest) as caught:
+        await store.create_items(project, "conv_1", [item("msg_2"), item("msg_1")], 2)
+    assert caught.value.code == "duplicate_item"
+    assert caught.value.param == "items[1].id"
+    # Nothing of the failed call was stored, and the next append still follows on directly.
+    assert await ids_of(store, project, "conv_1") == ["msg_1"]
+    await store.create_items(project, "conv_1", [item("msg_2")], 3)
+    assert await ids_of(store, project, "conv_1") == ["msg_1", "msg_2"]
+    # Ids are unique per conversation only.
+    await store.create_conversation(project, "conv_2", 4, b"{}", [item("msg_1")])
+    assert await ids_of(store, project, "conv_2") == ["msg_1"]
+
+
+@contract
+async def test_delete_item_and_conversation_cascade(store: Store) -> None:
+    project = await store.ensure_project("acme")
+    metadata = b'{"k":"v"}'
+    items = [item("msg_1"), item("msg_2"), item("msg_3")]
+    await store.create_conversation(project, "conv_1", 5, metadata, items)
+    record = await store.delete_item(project, "conv_1", "msg_2")
+    assert (record.id, record.created_at, record.metadata) == ("conv_1", 5, metadata)
+    assert await ids_of(store, project, "conv_1") == ["msg_1", "msg_3"]
+    with pytest.raises(NotFound):
+        await store.retrieve_item(project, "conv_1", "msg_2")
+    with pytest.raises(NotFound):
+        await store.delete_item(project, "conv_1", "msg_2")
+    await store.create_items(project, "conv_1", [item("msg_2")], 6)
+    assert await ids_of(store, project, "conv_1") == ["msg_1", "msg_3", "msg_2"]
+    await store.delete_conversation(project, "conv_1")
+    with pytest.raises(NotFound):
+        await store.retrieve_conversation(project, "conv_1")
+    with pytest.raises(NotFound):
+        await store.list_items(project, "conv_1", after=None, limit=5, order="asc")
+    with pytest.raises(NotFound):
+        await store.delete_conversation(project, "conv_1")
+    assert await store.find_item(project, "msg_1") is None
+    # The id is free again, and nothing of the old conversation comes back with it.
+    await store.create_conversation(project, "conv_1", 7, b"{}", [])
+    assert await ids_of(store, project, "conv_1") == []
+
+
+@contract
+async def test_projects_never_see_each_other(store: Store) -> None:
+    mine = await store.ensure_project("mine")
+    theirs = await store.ensure_project("theirs")
+    assert mine != theirs
+    await store.create_conversation(mine, "conv_1", 1, b'{"a":"b"}', [item("msg_1")])
+    with pytest.raises(NotFound):
+        await store.retrieve_conversation(theirs, "conv_1")
+    with pytest.raises(NotFound):
+        await store.update_conversation(theirs, "conv_1", b"{}")
+    with pytest.raises(NotFound):
+        await store.delete_conversation(theirs, "conv_1")
+    with pytest.raises(NotFound):
+        await store.create_items(theirs, "conv_1", [item("msg_2")], 2)
+    with pytest.raises(NotFound):
+        await store.list_items(theirs, "conv_1", after=None, limit=5, order="asc")
+    with pytest.raises(NotFound):
+        await store.retrieve_item(theirs, "conv_1", "msg_1")
+    with pytest.raises(NotFound):
+        await store.delete_item(theirs, "conv_1", "msg_1")
+    assert await store.find_item(theirs, "msg_1") is None
+    page = await store.list_conversations(theirs, metadata=[], after=None, limit=10, order="asc")
+    assert page.conversations == []
+    # The owner's data is untouched by all of that.
+    assert (await store.retrieve_conversation(mine, "conv_1")).metadata == b'{"a":"b"}'
+    assert await ids_of(store, mine, "conv_1") == ["msg_1"]
+    assert await store.find_item(mine, "msg_1") == item("msg_1").data
+
+
+@contract
+async def test_find_item_takes_the_newest_copy_in_the_project(store: Store) -> None:
+    project = await store.ensure_project("acme")
+    await store.create_conversation(project, "conv_1", 1, b"{}", [item("msg_1", "old")])
+    await store.create_conversation(project, "conv_2", 2, b"{}", [item("msg_1", "new")])
+    assert await store.find_item(project, "msg_1") == item("msg_1", "new").data
+
+
+@contract
+async def test_list_conversations_keyset_and_metadata(store: Store) -> None:
+    project = await store.ensure_project("acme")
+    for n in range(5):
+        metadata = f'{{"n":"{n}","parity":"{"even" if n % 2 == 0 else "odd"}"}}'.encode()
+        await store.create_conversation(project, f"conv_{n}", n, metadata, [])
+    page = await store.list_conversations(project, metadata=[], after=None, limit=2, order="desc")
+    assert [c.id for c in page.conversations] == ["conv_4", "conv_3"] and page.has_more
+    page = await store.list_conversations(
+        project, metadata=[], after="conv_3", limit=5, order="desc"
+    )
+    assert [c.id for c in page.conversations] == ["conv_2", "conv_1", "conv_0"]
+    assert not page.has_more
+    even = await store.list_conversations(
+        project, metadata=[("parity", "even")], after=None, limit=10, order="asc"
+    )
+    assert [c.id for c in even.conversations] == ["conv_0", "conv_2", "conv_4"]
+    both = await store.list_conversations(
+        project, metadata=[("parity", "even"), ("n", "2")], after=None, limit=10, order="asc"
+    )
+    assert [c.id for c in both.conversations] == ["conv_2"]
+    await store.update_conversation(project, "conv_2", b'{"parity":"odd"}')
+    even = await store.list_conversations(
+        project, metadata=[("parity", "even")], after=None, limit=10, order="asc"
+    )
+    assert [c.id for c in even.conversations] == ["conv_0", "conv_4"]
+
+
+@contract
+async def test_keys_resolve_to_their_project_until_revoked(store: Store) -> None:
+    assert await store.count_api_keys() == 0
+    info = await store.add_api_key(
+        key_id="key_1", project="acme", name="ci", hint="sk-…abcd", key_hash=b"h1" * 16
+    )
+    assert (info.id, info.project, info.name, info.hint) == ("key_1", "acme", "ci", "sk-…abcd")
+    await store.add_api_key(
+        key_id="key_2", project="acme", name="", hint="sk-…efgh", key_hash=b"h2" * 16
+    )
+    acme = await store.ensure_project("acme")
+    assert await store.ensure_project("acme") == acme
+    assert await store.project_for_key(b"h1" * 16) == acme
+    assert await store.project_for_key(b"nope") is None
+    assert await store.revoke_api_key("key_1") is True
+    assert await store.revoke_api_key("key_1") is False
+    assert await store.revoke_api_key("key_404") is False
+    assert await store.project_for_key(b"h1" * 16) is None
+    assert await store.project_for_key(b"h2" * 16) == acme
+    listed = {key.id: key for key in await store.list_api_keys()}
+    assert set(listed) == {"key_1", "key_2"} and await store.count_api_keys() == 2
+    assert listed["key_1"].revoked_at is not None and listed["key_2"].revoked_at is None
+    assert listed["key_1"].project == "acme"
