@@ -1,0 +1,155 @@
+"""Where a route's time goes: py-spy samples the granian worker while wrk drives the route.
+
+    python bench/profiling.py                      retrieve, list_items, create (10 s each)
+    python bench/profiling.py --routes healthz --seconds 15 --native
+
+Prints, per route, the functions with the largest share of the worker's sampled time: "self"
+(the function itself was running) and "total" (it was on the stack). Saves py-spy's collapsed
+stacks and a flame graph SVG under bench/results/profile/. Needs py-spy (`pip install py-spy`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import subprocess
+import sys
+import tempfile
+import uuid
+from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import loadgen
+import seed
+import server as parley_server
+from run import targets
+
+HERE = Path(__file__).resolve().parent
+
+
+def _short(frame: str) -> str:
+    """``func (path/to/module.py:12)`` → ``func (module.py)``; line numbers dropped."""
+    name, _, where = frame.partition(" (")
+    where = where.rstrip(")")
+    path = where.rsplit(":", 1)[0]
+    for marker in ("site-packages/", "/src/", "lib/python3"):
+        if marker in path:
+            path = path.split(marker, 1)[1]
+            break
+    return f"{name} ({path})" if path else name
+
+
+def shares(collapsed: Path) -> tuple[int, Counter[str], Counter[str], Counter[str]]:
+    """Total samples; per function its self and inclusive counts; samples per kind of stack.
+
+    Stacks rooted at the worker's main module run under asyncio's loop; stacks rooted elsewhere
+    were entered straight from granian's Rust code (coroutine steps, scheduling callbacks).
+    """
+    total = 0
+    own: Counter[str] = Counter()
+    inclusive: Counter[str] = Counter()
+    roots: Counter[str] = Counter()
+    for line in collapsed.read_text().splitlines():
+        stack, _, count_text = line.rpartition(" ")
+        frames = [_short(f) for f in stack.split(";") if f.strip()]
+        if not frames:
+            continue
+        count = int(count_text)
+        total += count
+        loop_thread = frames[0].startswith("_run_module_as_main")
+        roots["under asyncio's loop" if loop_thread else f"entered from Rust: {frames[0]}"] += count
+        own[frames[-1]] += count
+        for frame in set(frames):
+            inclusive[frame] += count
+    return total, own, inclusive, roots
+
+
+def record(pid: int, seconds: float, out: Path, fmt: str, native: bool) -> None:
+    """py-spy record of ``pid`` for ``seconds`` into ``out``."""
+    command = [
+        shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy"),
+        "record",
+        "--pid",
+        str(pid),
+        "--duration",
+        str(int(seconds)),
+        "--rate",
+        "200",
+        "--format",
+        fmt,
+        "--output",
+        str(out),
+        "--nonblocking",
+    ]
+    if native:
+        command.append("--native")
+    subprocess.run(command, check=True, capture_output=True)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="py-spy profile of parley routes under wrk")
+    parser.add_argument("--routes", default="retrieve,list_items,create")
+    parser.add_argument("--seconds", type=float, default=10.0)
+    parser.add_argument("--connections", type=int, default=64)
+    parser.add_argument("--top", type=int, default=25)
+    parser.add_argument("--native", action="store_true", help="include C frames (slower)")
+    parser.add_argument("--server-arg", action="append", default=[])
+    parser.add_argument("--out", type=Path, default=HERE / "results" / "profile")
+    args = parser.parse_args(argv)
+    args.out.mkdir(parents=True, exist_ok=True)
+    work = Path(tempfile.mkdtemp(prefix="parley-profile-"))
+    srv = parley_server.start(
+        str(work / "parley.db"),
+        work / "server.log",
+        api_key=f"sk-bench-{uuid.uuid4().hex}",
+        extra_args=args.server_arg,
+    )
+    try:
+        seeded = seed.seed(srv.url, srv.api_key, work / "seed", conversations=1000, listed=200)
+        routes = targets(seeded)
+        (worker,) = srv.worker_pids()
+        for name in args.routes.split(","):
+            target = routes[name]
+            loadgen.run(
+                "wrk", srv.url, target, api_key=srv.api_key, connections=args.connections, seconds=2
+            )
+            raw = args.out / f"{name}.collapsed"
+            svg = args.out / f"{name}.svg"
+            with ThreadPoolExecutor(1) as pool:
+                driving = pool.submit(
+                    loadgen.run,
+                    "wrk",
+                    srv.url,
+                    target,
+                    api_key=srv.api_key,
+                    connections=args.connections,
+                    seconds=2 * args.seconds + 4,
+                )
+                record(worker, args.seconds, raw, "raw", args.native)
+                record(worker, args.seconds, svg, "flamegraph", args.native)
+                driven = driving.result()
+            total, own, inclusive, roots = shares(raw)
+            print(
+                f"\n== {name}: {driven.rps:,.0f} req/s under py-spy, {total} samples "
+                f"(collapsed: {raw}, flame graph: {svg})"
+            )
+            for root, count in roots.most_common(6):
+                print(f"  {100 * count / total:5.1f} %  {root}")
+            print(f"{'self %':>7} {'total %':>8}  function")
+            for frame, count in own.most_common(args.top):
+                print(f"{100 * count / total:7.1f} {100 * inclusive[frame] / total:8.1f}  {frame}")
+            print("-- largest inclusive shares --")
+            # Frames on every event-loop stack (runpy, click, granian's start-up) say nothing.
+            chain = max(inclusive.values())
+            shown = [(f, c) for f, c in inclusive.most_common() if c < chain][: args.top]
+            for frame, count in shown:
+                print(f"{100 * own[frame] / total:7.1f} {100 * count / total:8.1f}  {frame}")
+    finally:
+        srv.stop()
+        shutil.rmtree(work, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
