@@ -93,6 +93,7 @@ def start_server(
     args: list[str] | None = None,
     env: dict[str, str] | None = None,
     port: int | None = None,
+    timeout: float = 30.0,
 ) -> LiveServer:
     """Start `python -m parley serve` and wait until /healthz answers."""
     port = port or free_port()
@@ -117,7 +118,7 @@ def start_server(
     with log_path.open("wb") as log:  # the child keeps its own descriptor
         process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=full_env)
     server = LiveServer(database, port, key, process, log_path, env or {})
-    deadline = time.monotonic() + 30
+    deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process.poll() is not None:
             raise RuntimeError(f"parley serve exited early:\n{server.log()}")
@@ -192,9 +193,10 @@ def api_key(server: LiveServer) -> str:
 
 
 @pytest.fixture
-def client(server: LiveServer, api_key: str) -> openai.OpenAI:
+def client(server: LiveServer, api_key: str) -> Iterator[openai.OpenAI]:
     """The official SDK, strict validation, no retries, in this test's own project."""
-    return server.client(api_key)
+    with server.client(api_key) as sdk:
+        yield sdk
 
 
 @pytest.fixture

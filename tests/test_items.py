@@ -29,7 +29,15 @@ _ENUM_MESSAGE = re.compile(
     r"Invalid value: '.*'\. Supported values are: '.+'(, '.+')*( and '.+')?\."
 )
 # Keys parley may add inside a message content part, with the value it gives them.
-_PART_FILLS: dict[str, Any] = {"annotations": [], "logprobs": [], "detail": "auto"}
+# Nested fields parley writes out when the input leaves them out: message and tool-output
+# parts, and a shell call's limits (required, nullable, in the output schema).
+_PART_FILLS: dict[str, Any] = {
+    "annotations": [],
+    "logprobs": [],
+    "detail": "auto",
+    "timeout_ms": None,
+    "max_output_length": None,
+}
 
 
 def _sdk_models() -> dict[str, type[pydantic.BaseModel]]:

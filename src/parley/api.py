@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -13,6 +14,8 @@ from starlette.responses import Response
 from parley import auth, ids
 from parley.errors import (
     InvalidRequest,
+    NotFound,
+    ParleyError,
     PayloadTooLarge,
     invalid_type,
     invalid_value,
@@ -35,6 +38,7 @@ from parley.models import (
     ItemList,
     NewItem,
 )
+from parley.ratelimit import RateLimiter, rate_limited
 from parley.store import Order, Store
 from parley.store.sqlite import duplicate_item
 
@@ -72,11 +76,20 @@ async def read_json(request: Request, *, required: bool) -> dict[str, Any]:
         raise _too_large(limit)
     chunks: list[bytes] = []
     size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise _too_large(limit)
-        chunks.append(chunk)
+    try:
+        # A client trickling its body in must not hold a worker's attention forever.
+        async with asyncio.timeout(request.app.state.body_timeout):
+            async for chunk in request.stream():
+                size += len(chunk)
+                if size > limit:
+                    raise _too_large(limit)
+                chunks.append(chunk)
+    except TimeoutError:
+        raise ParleyError(
+            "The request body did not arrive in time; send it in one go and retry.",
+            status=408,
+            code="request_timeout",
+        ) from None
     body = b"".join(chunks)
     if not body.strip():
         if required:
@@ -133,6 +146,16 @@ def encode_metadata(value: Any, param: str = "metadata") -> bytes:
             code="object_above_max_properties",
         )
     for key, text in value.items():
+        if "\x00" in key or (isinstance(text, str) and "\x00" in text):
+            # Valid JSON, but no store keeps it: PostgreSQL text (the metadata index) refuses
+            # NUL, so both backends answer the same 400.
+            where = param if "\x00" in key else f"{param}.{key}"
+            raise InvalidRequest(
+                f"Invalid '{where}': metadata keys and values cannot contain the NUL "
+                "character (\\u0000).",
+                param=where,
+                code="invalid_value",
+            )
         if len(key) > MAX_METADATA_KEY:
             raise InvalidRequest(
                 f"Invalid '{param}': key too long. Expected a key with maximum length "
@@ -210,6 +233,13 @@ async def resolve_items(
     resolved: list[NewItem] = []
     seen: set[str] = set()
     for index, entry in enumerate(parsed):
+        if "\x00" in entry.id:
+            # Ids are text in PostgreSQL, which cannot hold NUL: refuse it on every backend.
+            raise InvalidRequest(
+                f"Invalid 'items[{index}].id': an id cannot contain the NUL character (\\u0000).",
+                param=f"items[{index}].id",
+                code="invalid_value",
+            )
         if isinstance(entry, ItemReference):
             data = await store.find_item(project, entry.id)
             if data is None:
@@ -226,14 +256,43 @@ async def resolve_items(
 
 Handler = Callable[[Request, Store, str], Awaitable[Response]]
 
+# Real ids are about 60 characters. Longer ones cannot exist; answering without echoing them
+# whole keeps a huge URL from turning into an even bigger error body.
+MAX_ID_LENGTH = 256
+
 
 def authed(handler: Handler) -> Callable[[Request], Awaitable[Response]]:
     """Resolve the caller's project from its key, then run ``handler`` with it."""
 
     async def endpoint(request: Request) -> Response:
         store: Store = request.app.state.store
-        project = await auth.project_for(store, request.headers.get("authorization"))
+        header = request.headers.get("authorization")
+        project = await auth.project_for(store, header)
         request.state.project = project
+        limiter: RateLimiter | None = request.app.state.rate_limiter
+        if limiter is not None:
+            wait = await limiter.acquire(auth.hash_key(auth.bearer_token(header)))
+            if wait > 0:
+                raise rate_limited(wait)
+        for name, value in request.path_params.items():
+            # No id is that long or holds NUL (PostgreSQL text cannot even hold one).
+            if len(value) > MAX_ID_LENGTH or "\x00" in value:
+                kind = "Item" if name == "item_id" else "Conversation"
+                shown = value[:32].replace("\x00", "\\u0000")
+                raise NotFound(
+                    f"{kind} with id '{shown}{'…' if len(value) > 32 else ''}' not found."
+                )
+        query: bytes = request.scope.get("query_string", b"")
+        # Parse the query only when it can hold a NUL: most requests carry no query at all.
+        checked = request.query_params.multi_items() if b"%00" in query or b"\0" in query else ()
+        for name, value in checked:
+            if "\x00" in value or "\x00" in name:
+                raise InvalidRequest(
+                    f"Invalid value for '{name.replace(chr(0), '')}': it contains a NUL "
+                    "character (\\u0000).",
+                    param=name.replace("\x00", ""),
+                    code="invalid_value",
+                )
         return await handler(request, store, project)
 
     endpoint.__name__ = handler.__name__

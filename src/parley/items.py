@@ -155,6 +155,10 @@ def parse_item(entry: Any, path: str, index: int) -> NewItem | ItemReference:
     elif kind in ITEM_TYPES:
         schema.validator_for(schema.input_item_schemas()[kind])(entry, path)
         item = dict(entry)
+        action = item.get("action")
+        if kind == "shell_call" and isinstance(action, dict):
+            # The output schema requires both limits (nullable); the input form may omit them.
+            item["action"] = {"timeout_ms": None, "max_output_length": None, **action}
         output = item.get("output")
         if kind in _TOOL_OUTPUTS and isinstance(output, list):
             # Image parts of tool outputs need `detail` in the SDK's output model too.

@@ -9,7 +9,9 @@ import click
 
 from parley import auth
 from parley.cli.options import database_option
+from parley.errors import ParleyError
 from parley.store import open_store
+from parley.store.sqlite import SchemaTooNew
 
 
 async def _bootstrap(database: str, api_key: str | None, project: str) -> str | None:
@@ -70,7 +72,65 @@ async def _bootstrap(database: str, api_key: str | None, project: str) -> str | 
     help="FULL: every acknowledged write survives power loss. NORMAL: faster; a power "
     "loss (not a crash) may lose the last commits.",
 )
-@click.option("--access-log/--no-access-log", envvar="PARLEY_ACCESS_LOG", default=False)
+@click.option(
+    "--access-log/--no-access-log",
+    envvar="PARLEY_ACCESS_LOG",
+    default=False,
+    help="One JSON line per request on stderr: request id, route, status, duration, project.",
+)
+@click.option(
+    "--rate-limit",
+    envvar="PARLEY_RATE_LIMIT",
+    default=0.0,
+    type=click.FloatRange(0),
+    help="Requests per second allowed per API key (0: no limit). Excess gets 429.",
+)
+@click.option(
+    "--rate-burst",
+    envvar="PARLEY_RATE_BURST",
+    default=None,
+    type=click.IntRange(1),
+    help="Requests a key may make at once above --rate-limit. Default: max(1, rate).",
+)
+@click.option(
+    "--cors-origin",
+    "cors_origins",
+    envvar="PARLEY_CORS_ORIGINS",
+    multiple=True,
+    help="Allow browser calls from this origin (repeatable; '*' for any). Default: CORS off.",
+)
+@click.option(
+    "--body-timeout",
+    envvar="PARLEY_BODY_TIMEOUT",
+    default=30.0,
+    show_default=True,
+    type=click.FloatRange(0.1),
+    help="Seconds a client may take to send its request body; slower gets 408.",
+)
+@click.option(
+    "--max-connections",
+    envvar="PARLEY_MAX_CONNECTIONS",
+    default=10_000,
+    show_default=True,
+    type=click.IntRange(16),
+    help="Open connections each worker holds; idle ones count too.",
+)
+@click.option(
+    "--pool-size",
+    envvar="PARLEY_POOL_SIZE",
+    default=10,
+    show_default=True,
+    type=click.IntRange(1, 1000),
+    help="PostgreSQL connections per worker process (workers x pool size in total).",
+)
+@click.option(
+    "--statement-timeout",
+    envvar="PARLEY_STATEMENT_TIMEOUT",
+    default=30.0,
+    show_default=True,
+    type=click.FloatRange(0),
+    help="PostgreSQL: seconds a statement may run before it is cancelled (0: no limit).",
+)
 def serve(
     host: str,
     port: int,
@@ -81,6 +141,13 @@ def serve(
     max_body_bytes: int,
     sqlite_synchronous: str,
     access_log: bool,
+    rate_limit: float,
+    rate_burst: int | None,
+    cors_origins: tuple[str, ...],
+    body_timeout: float,
+    max_connections: int,
+    pool_size: int,
+    statement_timeout: float,
 ) -> None:
     """Serve OpenAI's Conversations API on HOST:PORT (base URL http://HOST:PORT/v1).
 
@@ -91,8 +158,13 @@ def serve(
     """
     from granian import Granian
     from granian.constants import Interfaces
+    from granian.http import HTTP1Settings
 
-    first_key = asyncio.run(_bootstrap(database, api_key, project))
+    try:
+        first_key = asyncio.run(_bootstrap(database, api_key, project))
+    except (SchemaTooNew, ParleyError) as exc:
+        # A schema from a newer parley, or a database that cannot be reached: say so plainly.
+        raise click.ClickException(f"cannot start: {exc}") from None
     if first_key is not None:
         click.echo(
             "\nparley: this database had no API key, so one was minted for project "
@@ -103,6 +175,14 @@ def serve(
     os.environ["PARLEY_MAX_BODY_BYTES"] = str(max_body_bytes)
     os.environ["PARLEY_SQLITE_SYNCHRONOUS"] = sqlite_synchronous.upper()
     os.environ["PARLEY_MIGRATE"] = "0"
+    os.environ["PARLEY_POOL_SIZE"] = str(pool_size)
+    os.environ["PARLEY_STATEMENT_TIMEOUT"] = str(statement_timeout)
+    os.environ["PARLEY_ACCESS_LOG"] = "1" if access_log else "0"
+    os.environ["PARLEY_RATE_LIMIT"] = str(rate_limit)
+    if rate_burst is not None:
+        os.environ["PARLEY_RATE_BURST"] = str(rate_burst)
+    os.environ["PARLEY_CORS_ORIGINS"] = " ".join(cors_origins)
+    os.environ["PARLEY_BODY_TIMEOUT"] = str(body_timeout)
     click.echo(f"parley: serving on http://{host}:{port}/v1 (database: {database})", err=True)
     server = Granian(
         "parley.app:app_from_env",
@@ -111,6 +191,18 @@ def serve(
         port=port,
         interface=Interfaces.ASGI,
         workers=workers,
-        log_access=access_log,
+        # parley writes its own structured access log (parley.accesslog); granian's would
+        # print raw paths in its own format.
+        log_access=False,
+        # granian counts idle connections against this bound; its default (1024) let a
+        # client holding idle sockets starve everyone else.
+        backpressure=max_connections,
+        http1_settings=HTTP1Settings(header_read_timeout=10_000),
     )
     server.serve()
+
+
+# `--help` names each option's PARLEY_* fallback (the shared --database option says it itself).
+for _option in serve.params:
+    if isinstance(_option, click.Option) and _option.envvar and "Env:" not in (_option.help or ""):
+        _option.show_envvar = True

@@ -36,6 +36,8 @@ WriteOp = Callable[[sqlite3.Connection], Any]
 
 _STOP = object()
 _MAX_BATCH = 512
+# How stale a read may be with respect to other processes' writes (seconds).
+SNAPSHOT_AGE = 0.02
 _LAST = 1 << 62
 
 
@@ -118,6 +120,9 @@ class _Writer:
         self._thread = threading.Thread(target=self._run, name="parley-sqlite-writer", daemon=True)
         self._ready = threading.Event()
         self._error: BaseException | None = None
+        # Bumped after every successful COMMIT, before any waiter is woken: readers compare
+        # it with their snapshot's to know when they must look again.
+        self.generation = 0
 
     def start(self) -> None:
         self._thread.start()
@@ -171,6 +176,22 @@ class _Writer:
 
     def _commit(self, conn: sqlite3.Connection, batch: list[Any]) -> None:
         outcomes: list[tuple[asyncio.Future[Any], asyncio.AbstractEventLoop, Any, Any]] = []
+        if len(batch) == 1:
+            # Alone in its transaction, a write needs no savepoint: a failure rolls back all.
+            op, future, loop = batch[0]
+            try:
+                conn.execute("BEGIN IMMEDIATE")
+                result = op(conn)
+                conn.execute("COMMIT")
+            except BaseException as exc:
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+                outcomes.append((future, loop, None, exc))
+            else:
+                self.generation += 1
+                outcomes.append((future, loop, result, None))
+            self._deliver(outcomes)
+            return
         try:
             conn.execute("BEGIN IMMEDIATE")
             for op, future, loop in batch:
@@ -185,10 +206,17 @@ class _Writer:
                     conn.execute("RELEASE op")
                     outcomes.append((future, loop, result, None))
             conn.execute("COMMIT")
+            self.generation += 1
         except BaseException as exc:
             if conn.in_transaction:
                 conn.execute("ROLLBACK")
             outcomes = [(future, loop, None, exc) for _, future, loop in batch]
+        self._deliver(outcomes)
+
+    def _deliver(
+        self, outcomes: list[tuple[asyncio.Future[Any], asyncio.AbstractEventLoop, Any, Any]]
+    ) -> None:
+        """Hand results to their event loops: one wake-up per loop per batch."""
         by_loop: dict[asyncio.AbstractEventLoop, list[Any]] = {}
         for future, loop, result, error in outcomes:
             by_loop.setdefault(loop, []).append((future, result, error))
@@ -219,27 +247,47 @@ class SQLiteStore:
         self._migrate = migrate
         self._writer = _Writer(path, synchronous.upper())
         self._read: sqlite3.Connection | None = None
+        self._auth: sqlite3.Connection | None = None
+        self._snapshot_generation = -1
+        self._snapshot_until = 0.0
 
     async def open(self) -> None:
         if self._migrate:
             migrate(self.path)
         self._read = _connect(self.path)
         self._read.execute("PRAGMA query_only = ON")
+        self._auth = _connect(self.path)
+        self._auth.execute("PRAGMA query_only = ON")
         self._writer.start()
 
     async def close(self) -> None:
         await self._writer.stop()
-        if self._read is not None:
-            self._read.close()
-            self._read = None
+        for conn in (self._read, self._auth):
+            if conn is not None:
+                conn.close()
+        self._read = self._auth = None
 
     # -- helpers -------------------------------------------------------------------------
 
     @property
     def _reader(self) -> sqlite3.Connection:
-        if self._read is None:
+        # Reads share one read transaction (a snapshot): a keyed SELECT inside an open
+        # transaction costs half of one that must open its own (measured 6.6 vs 14.6 µs).
+        # The snapshot is renewed after every commit of our writer, so a request always sees
+        # every write acknowledged before it, and at least every SNAPSHOT_AGE seconds, so
+        # writes of other processes (`parley keys revoke`) show within that bound.
+        conn = self._read
+        if conn is None:
             raise RuntimeError("the store is not open")
-        return self._read
+        generation = self._writer.generation
+        now = time.monotonic()
+        if generation != self._snapshot_generation or now >= self._snapshot_until:
+            if conn.in_transaction:
+                conn.execute("COMMIT")
+            conn.execute("BEGIN")
+            self._snapshot_generation = generation
+            self._snapshot_until = now + SNAPSHOT_AGE
+        return conn
 
     async def _write(self, op: Callable[[sqlite3.Connection], T]) -> T:
         result: T = await self._writer.submit(op)
@@ -280,7 +328,13 @@ class SQLiteStore:
         return await self._write(op)
 
     async def project_for_key(self, key_hash: bytes) -> str | None:
-        row = self._reader.execute(
+        # Keys are checked outside the shared snapshot, on a connection of their own that
+        # sees every commit at once: a key minted or revoked by `parley keys` in another
+        # process counts from the next request, not from the next snapshot.
+        conn = self._auth
+        if conn is None:
+            raise RuntimeError("the store is not open")
+        row = conn.execute(
             "SELECT project_id FROM api_keys WHERE key_hash = ? AND revoked_at IS NULL",
             (key_hash,),
         ).fetchone()
@@ -563,14 +617,16 @@ def _insert_items(
             ],
         )
     except sqlite3.IntegrityError:
-        raise _duplicate(conn, seq, items) from None
+        raise _duplicate(conn, seq, first, items) from None
 
 
-def _duplicate(conn: sqlite3.Connection, seq: int, items: list[NewItem]) -> ParleyError:
+def _duplicate(conn: sqlite3.Connection, seq: int, first: int, items: list[NewItem]) -> ParleyError:
     seen: set[str] = set()
     for index, item in enumerate(items):
+        # Rows this call inserted before failing sit at `first` and above: not a prior owner.
         taken = conn.execute(
-            "SELECT 1 FROM items WHERE conversation = ? AND id = ?", (seq, item.id)
+            "SELECT 1 FROM items WHERE conversation = ? AND id = ? AND position < ?",
+            (seq, item.id, first),
         ).fetchone()
         if item.id in seen or taken is not None:
             return duplicate_item(item.id, index)

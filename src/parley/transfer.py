@@ -1,0 +1,144 @@
+"""Export a project's conversations to JSON Lines and import them back, ids and order intact.
+
+The format: a header line ``{"parley_export": 1, ...}``, then one line per conversation:
+``{"id", "created_at", "metadata", "items": [...]}`` with its items oldest first, each exactly
+as the API returns it. Import is idempotent: a conversation whose id is already present in
+the target project is skipped, so an interrupted import can simply be run again.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator, Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+import msgspec
+
+from parley.api import encode_metadata
+from parley.errors import NotFound, ParleyError
+from parley.items import ItemReference, parse_item
+from parley.models import NewItem
+from parley.store import Store
+
+FORMAT_VERSION = 1
+_PAGE = 100
+
+
+class ExportedConversation(msgspec.Struct):
+    """One line of an export."""
+
+    id: str
+    created_at: int
+    metadata: msgspec.Raw
+    items: list[msgspec.Raw]
+
+
+@dataclass
+class ImportSummary:
+    """What an import did."""
+
+    imported: int = 0
+    items: int = 0
+    skipped: int = 0
+    failed: list[str] = field(default_factory=list)
+
+
+async def conversations(
+    store: Store, project: str, metadata: list[tuple[str, str]] | None = None
+) -> AsyncIterator[ExportedConversation]:
+    """Every conversation of ``project`` (oldest first) with all its items, oldest first."""
+    after: str | None = None
+    while True:
+        page = await store.list_conversations(
+            project, metadata=metadata or [], after=after, limit=_PAGE, order="asc"
+        )
+        for record in page.conversations:
+            items: list[msgspec.Raw] = []
+            cursor: str | None = None
+            while True:
+                chunk = await store.list_items(
+                    project, record.id, after=cursor, limit=_PAGE, order="asc"
+                )
+                items += [msgspec.Raw(data) for _, data in chunk.items]
+                if not chunk.has_more or not chunk.items:
+                    break
+                cursor = chunk.items[-1][0]
+            yield ExportedConversation(
+                record.id, record.created_at, msgspec.Raw(record.metadata), items
+            )
+        if not page.has_more or not page.conversations:
+            return
+        after = page.conversations[-1].id
+
+
+def header(project_name: str) -> bytes:
+    """The first line of an export."""
+    return msgspec.json.encode(
+        {"parley_export": FORMAT_VERSION, "project": project_name, "exported_at": int(time.time())}
+    )
+
+
+async def import_lines(store: Store, project: str, lines: Iterable[bytes]) -> ImportSummary:
+    """Import an export's lines into ``project`` (a project id); skip ids already there."""
+    summary = ImportSummary()
+    for number, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        try:
+            entry = msgspec.json.decode(line)
+        except msgspec.DecodeError:
+            summary.failed.append(f"line {number}: not JSON")
+            continue
+        if not isinstance(entry, dict):
+            summary.failed.append(f"line {number}: not a JSON object")
+            continue
+        if "parley_export" in entry:
+            if entry["parley_export"] != FORMAT_VERSION:
+                raise ValueError(
+                    f"line {number}: export format {entry['parley_export']} is not supported"
+                )
+            continue
+        await _import_one(store, project, entry, number, summary)
+    return summary
+
+
+async def _import_one(
+    store: Store, project: str, entry: dict[str, Any], number: int, summary: ImportSummary
+) -> None:
+    conversation_id = entry.get("id")
+    if not isinstance(conversation_id, str) or not conversation_id.startswith("conv_"):
+        summary.failed.append(f"line {number}: no conversation id")
+        return
+    try:
+        await store.retrieve_conversation(project, conversation_id)
+        summary.skipped += 1
+        return
+    except NotFound:
+        pass
+    items: list[NewItem] = []
+    try:
+        stored_metadata = encode_metadata(entry.get("metadata") or {})
+        for index, raw in enumerate(entry.get("items") or []):
+            # Items go through the same validation as the API: an edited export cannot
+            # smuggle in what a client could not have stored.
+            parsed = parse_item(raw, f"items[{index}]", index)
+            if isinstance(parsed, ItemReference):
+                raise ParleyError(f"items[{index}] is an item reference; exports hold items")
+            items.append(parsed)
+        created_at = entry.get("created_at")
+        await store.create_conversation(
+            project,
+            conversation_id,
+            created_at if isinstance(created_at, int) else int(time.time()),
+            stored_metadata,
+            items,
+        )
+    except ParleyError as exc:
+        summary.failed.append(f"line {number} ({conversation_id}): {exc.message}")
+        return
+    except Exception as exc:  # a unique-id clash with another project, for one
+        summary.failed.append(f"line {number} ({conversation_id}): {type(exc).__name__}: {exc}")
+        return
+    summary.imported += 1
+    summary.items += len(items)
