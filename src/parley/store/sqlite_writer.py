@@ -1,0 +1,150 @@
+"""The SQLite writer thread: every write of parley's SQLite store, with group commit.
+
+One thread owns the only write connection. It drains every waiting write into one
+transaction (each write in its own savepoint, so one failure does not undo its neighbours)
+and commits once: one fsync acknowledges many requests. A write's future is resolved only
+after that COMMIT returned, so an acknowledged write is on disk.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import queue
+import sqlite3
+import threading
+from collections.abc import Callable
+from typing import Any
+
+WriteOp = Callable[[sqlite3.Connection], Any]
+Connect = Callable[[str], sqlite3.Connection]
+
+_STOP = object()
+_MAX_BATCH = 512
+
+
+class Writer:
+    """The one writer thread and its queue of pending writes."""
+
+    def __init__(self, path: str, synchronous: str, connect: Connect) -> None:
+        self._path = path
+        self._connect = connect
+        self._synchronous = synchronous
+        self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        self._thread = threading.Thread(target=self._run, name="parley-sqlite-writer", daemon=True)
+        self._ready = threading.Event()
+        self._error: BaseException | None = None
+        # Bumped after every successful COMMIT, before any waiter is woken: readers compare
+        # it with their snapshot's to know when they must look again.
+        self.generation = 0
+
+    def start(self) -> None:
+        self._thread.start()
+        self._ready.wait()
+        if self._error is not None:
+            raise self._error
+
+    def submit(self, op: WriteOp) -> asyncio.Future[Any]:
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[Any] = loop.create_future()
+        self._queue.put((op, future, loop))
+        return future
+
+    async def stop(self) -> None:
+        self._queue.put(_STOP)
+        await asyncio.to_thread(self._thread.join)
+
+    def _run(self) -> None:
+        try:
+            conn = self._connect(self._path)
+            conn.execute(f"PRAGMA synchronous = {self._synchronous}")
+        except BaseException as exc:  # reported to start()
+            self._error = exc
+            self._ready.set()
+            return
+        self._ready.set()
+        stopping = False
+        try:
+            while not stopping:
+                batch = [self._queue.get()]
+                while len(batch) < _MAX_BATCH:
+                    try:
+                        batch.append(self._queue.get_nowait())
+                    except queue.Empty:
+                        break
+                if any(entry is _STOP for entry in batch):
+                    stopping = True
+                    batch = [entry for entry in batch if entry is not _STOP]
+                    # Writes queued behind the stop marker are still accepted work.
+                    while True:
+                        try:
+                            entry = self._queue.get_nowait()
+                        except queue.Empty:
+                            break
+                        if entry is not _STOP:
+                            batch.append(entry)
+                if batch:
+                    self._commit(conn, batch)
+        finally:
+            conn.close()
+
+    def _commit(self, conn: sqlite3.Connection, batch: list[Any]) -> None:
+        outcomes: list[tuple[asyncio.Future[Any], asyncio.AbstractEventLoop, Any, Any]] = []
+        if len(batch) == 1:
+            # Alone in its transaction, a write needs no savepoint: a failure rolls back all.
+            op, future, loop = batch[0]
+            try:
+                conn.execute("BEGIN IMMEDIATE")
+                result = op(conn)
+                conn.execute("COMMIT")
+            except BaseException as exc:
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+                outcomes.append((future, loop, None, exc))
+            else:
+                self.generation += 1
+                outcomes.append((future, loop, result, None))
+            self._deliver(outcomes)
+            return
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            for op, future, loop in batch:
+                conn.execute("SAVEPOINT op")
+                try:
+                    result = op(conn)
+                except BaseException as exc:
+                    conn.execute("ROLLBACK TO op")
+                    conn.execute("RELEASE op")
+                    outcomes.append((future, loop, None, exc))
+                else:
+                    conn.execute("RELEASE op")
+                    outcomes.append((future, loop, result, None))
+            conn.execute("COMMIT")
+            self.generation += 1
+        except BaseException as exc:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            outcomes = [(future, loop, None, exc) for _, future, loop in batch]
+        self._deliver(outcomes)
+
+    def _deliver(
+        self, outcomes: list[tuple[asyncio.Future[Any], asyncio.AbstractEventLoop, Any, Any]]
+    ) -> None:
+        """Hand results to their event loops: one wake-up per loop per batch."""
+        by_loop: dict[asyncio.AbstractEventLoop, list[Any]] = {}
+        for future, loop, result, error in outcomes:
+            by_loop.setdefault(loop, []).append((future, result, error))
+        for loop, entries in by_loop.items():
+            try:
+                loop.call_soon_threadsafe(_resolve, entries)
+            except RuntimeError:  # the loop is closed: nobody is waiting any more
+                pass
+
+
+def _resolve(entries: list[tuple[asyncio.Future[Any], Any, BaseException | None]]) -> None:
+    for future, result, error in entries:
+        if future.done():
+            continue
+        if error is not None:
+            future.set_exception(error)
+        else:
+            future.set_result(result)
