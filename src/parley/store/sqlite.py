@@ -155,8 +155,8 @@ class SQLiteStore:
             self._snapshot_until = now + SNAPSHOT_AGE
         return conn
 
-    async def _write(self, op: Callable[[sqlite3.Connection], T]) -> T:
-        result: T = await self._writer.submit(op)
+    async def _write(self, op: Callable[[sqlite3.Connection], T], *, isolated: bool = True) -> T:
+        result: T = await self._writer.submit(op, isolated=isolated)
         return result
 
     def _conversation_seq(self, project: str, conversation_id: str) -> int:
@@ -260,7 +260,7 @@ class SQLiteStore:
                 _insert_items(conn, seq, 0, items, created_at)
             return ConversationRecord(conversation_id, created_at, metadata)
 
-        return await self._write(op)
+        return await self._write(op, isolated=False)
 
     async def retrieve_conversation(self, project: str, conversation_id: str) -> ConversationRecord:
         row = self._reader.execute(
@@ -288,7 +288,7 @@ class SQLiteStore:
             _index_metadata(conn, project, row[1], metadata)
             return ConversationRecord(conversation_id, row[0], metadata)
 
-        return await self._write(op)
+        return await self._write(op, isolated=False)
 
     async def delete_conversation(self, project: str, conversation_id: str) -> None:
         def op(conn: sqlite3.Connection) -> None:
@@ -301,7 +301,7 @@ class SQLiteStore:
             conn.execute("DELETE FROM items WHERE conversation = ?", (row[0],))
             conn.execute("DELETE FROM conversation_metadata WHERE conversation = ?", (row[0],))
 
-        await self._write(op)
+        await self._write(op, isolated=False)
 
     async def list_conversations(
         self,
@@ -437,7 +437,7 @@ class SQLiteStore:
             )
             return ConversationRecord(conversation_id, conv[1], conv[2])
 
-        return await self._write(op)
+        return await self._write(op, isolated=False)
 
     async def find_item(self, project: str, item_id: str) -> bytes | None:
         row = self._reader.execute(

@@ -1,0 +1,89 @@
+"""The SQLite writer's group commit: in one batch, a failing write never takes others along."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+from pathlib import Path
+
+import msgspec
+import pytest
+
+from parley import ids
+from parley.errors import InvalidRequest, NotFound
+from parley.items import parse_items
+from parley.models import NewItem
+from parley.store.sqlite import SQLiteStore
+
+
+def _items(*texts: str) -> list[NewItem]:
+    parsed = parse_items([{"role": "user", "content": text} for text in texts])
+    return [item for item in parsed if isinstance(item, NewItem)]
+
+
+async def _batch(store: SQLiteStore, clash: bool) -> tuple[list[object], list[str], str]:
+    taken = ids.conversation_id()
+    await store.create_conversation("p", taken, 1, b"{}", [])
+    target = ids.conversation_id()
+    await store.create_conversation("p", target, 1, b"{}", _items("first"))
+    duplicate = (await store.list_items("p", target, after=None, limit=1, order="asc")).items[0][0]
+    fresh = [ids.conversation_id() for _ in range(30)]
+    work = [store.create_conversation("p", cid, 1, b'{"n":"1"}', _items("a", "b")) for cid in fresh]
+    work += [
+        store.update_conversation("p", "conv_missing", b"{}"),  # not found, before any write
+        # An id clash is an sqlite3 error outside any savepoint: the batch is retried one
+        # write at a time. Without it the batch commits as one transaction.
+        store.create_conversation("p", taken if clash else ids.conversation_id(), 1, b"{}", []),
+        store.create_items("p", target, [*_items("ok"), NewItem(duplicate, "message", b"{}")], 1),
+        store.create_items("p", target, _items("kept"), 1),
+        store.delete_item("p", target, "msg_missing"),
+    ]
+    # Queued together, these land in the writer's batches side by side.
+    results = await asyncio.gather(*work, return_exceptions=True)
+    return results, fresh, target
+
+
+@pytest.mark.parametrize("clash", [False, True])
+def test_failures_stay_with_their_own_write(tmp_path: Path, clash: bool) -> None:
+    async def run() -> None:
+        store = SQLiteStore(str(tmp_path / "w.db"))
+        await store.open()
+        try:
+            results, fresh, target = await _batch(store, clash)
+            *created, missing, conflict, dup, kept, no_item = results
+            assert not any(isinstance(r, BaseException) for r in created)
+            assert isinstance(missing, NotFound)
+            if clash:
+                assert isinstance(conflict, sqlite3.IntegrityError)
+            else:
+                assert conflict.__class__.__name__ == "ConversationRecord"
+            assert isinstance(dup, InvalidRequest) and dup.code == "duplicate_item"
+            assert kept is None
+            assert isinstance(no_item, NotFound)
+            for cid in fresh:
+                page = await store.list_items("p", cid, after=None, limit=10, order="asc")
+                assert len(page.items) == 2
+            page = await store.list_items("p", target, after=None, limit=10, order="asc")
+            texts = [msgspec.json.decode(data)["content"][0]["text"] for _, data in page.items]
+            assert texts == ["first", "kept"]  # the failed call left nothing behind
+        finally:
+            await store.close()
+
+    asyncio.run(run())
+
+
+@pytest.mark.parametrize("synchronous", ["FULL", "NORMAL"])
+def test_every_acknowledged_write_survives_close(tmp_path: Path, synchronous: str) -> None:
+    async def run() -> list[str]:
+        store = SQLiteStore(str(tmp_path / "c.db"), synchronous=synchronous)
+        await store.open()
+        made = [ids.conversation_id() for _ in range(200)]
+        await asyncio.gather(*(store.create_conversation("p", c, 1, b"{}", []) for c in made))
+        await store.close()
+        return made
+
+    made = asyncio.run(run())
+    conn = sqlite3.connect(tmp_path / "c.db")
+    found = {row[0] for row in conn.execute("SELECT id FROM conversations")}
+    conn.close()
+    assert set(made) <= found
