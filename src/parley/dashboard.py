@@ -7,6 +7,7 @@ never exposes it to scripts and no other site can make the browser use it.
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import parse_qs, urlencode
 
@@ -28,6 +29,13 @@ _env = Environment(
     trim_blocks=True,
     lstrip_blocks=True,
 )
+
+
+def _when(timestamp: int) -> str:
+    return datetime.fromtimestamp(timestamp, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+_env.filters["when"] = _when
 
 
 def _render(name: str, status: int = 200, **context: Any) -> HTMLResponse:
