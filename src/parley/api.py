@@ -17,6 +17,7 @@ from parley.errors import (
     NotFound,
     ParleyError,
     PayloadTooLarge,
+    duplicate_item,
     invalid_type,
     invalid_value,
     item_not_found,
@@ -40,7 +41,6 @@ from parley.models import (
 )
 from parley.ratelimit import RateLimiter, rate_limited
 from parley.store import Order, Store
-from parley.store.sqlite import duplicate_item
 
 _encode = msgspec.json.Encoder().encode
 _decoder = msgspec.json.Decoder()

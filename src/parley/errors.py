@@ -122,6 +122,15 @@ def conversation_not_found(conversation_id: str) -> NotFound:
     return NotFound(f"Conversation with id '{conversation_id}' not found.")
 
 
+def duplicate_item(item_id: str, index: int) -> InvalidRequest:
+    """400 for an item id the conversation already holds."""
+    return InvalidRequest(
+        f"Duplicate item found with id '{item_id}'. Item ids must be unique within a conversation.",
+        param=f"items[{index}].id",
+        code="duplicate_item",
+    )
+
+
 def item_not_found(item_id: str) -> NotFound:
     """The 404 OpenAI answers for an unknown item."""
     return NotFound(f"Item with id '{item_id}' not found.")

@@ -26,6 +26,7 @@ from parley.errors import (
     ParleyError,
     ServiceUnavailable,
     conversation_not_found,
+    duplicate_item,
     item_not_found,
 )
 from parley.models import (
@@ -36,7 +37,7 @@ from parley.models import (
     NewItem,
 )
 from parley.store.base import Order
-from parley.store.sqlite import SchemaTooNew, duplicate_item, migrations
+from parley.store.sqlite import SchemaTooNew, migrations
 
 log = logging.getLogger("parley.postgres")
 

@@ -21,6 +21,7 @@ from parley.errors import (
     InvalidRequest,
     ParleyError,
     conversation_not_found,
+    duplicate_item,
     item_not_found,
 )
 from parley.models import ApiKeyInfo, ConversationPage, ConversationRecord, ItemPage, NewItem
@@ -498,15 +499,6 @@ def _duplicate(conn: sqlite3.Connection, seq: int, first: int, items: list[NewIt
             return duplicate_item(item.id, index)
         seen.add(item.id)
     return InvalidRequest("The items could not be stored: an id is already in use.")
-
-
-def duplicate_item(item_id: str, index: int) -> InvalidRequest:
-    """400 for an item id the conversation already holds."""
-    return InvalidRequest(
-        f"Duplicate item found with id '{item_id}'. Item ids must be unique within a conversation.",
-        param=f"items[{index}].id",
-        code="duplicate_item",
-    )
 
 
 __all__ = ["SQLiteStore", "SchemaTooNew", "migrate", "migrations"]
