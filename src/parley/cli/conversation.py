@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+import signal
 import sys
-from collections.abc import Callable
+import threading
+from collections.abc import Callable, Iterator
+from types import FrameType
 from typing import Any, TypeVar
 
 import click
@@ -116,7 +120,8 @@ def execute(
     show_progress = per_item and len(items) >= PROGRESS_FROM and err.is_terminal
     rows: list[dict[str, Any]] = []
     failed = done = 0
-    with Node(cred) as node:
+    interrupts = DeferredInterrupts()
+    with Node(cred) as node, interrupts.installed():
         from rich.progress import Progress
 
         progress = Progress(console=err, transient=True, disable=not show_progress)
@@ -138,11 +143,14 @@ def execute(
                             f"parley: item {outcome.index}: {outcome.error.explain()}", err=True
                         )
                     out = {"json": row, "pairedItem": {"item": outcome.index}} if paired else row
-                    if table:
-                        rows.append(out)
-                    else:
-                        click.echo(json.dumps(out, ensure_ascii=False))
-                    done += 1  # counted once printed, so Ctrl-C reports what was output
+                    # Printing a line and counting it is one step for Ctrl-C: the count it
+                    # reports is exactly the lines output.
+                    with interrupts.deferred():
+                        if table:
+                            rows.append(out)
+                        else:
+                            click.echo(json.dumps(out, ensure_ascii=False))
+                        done += 1
         except RunStopped as stop:
             if table:
                 _emit_table(rows)
@@ -163,6 +171,44 @@ def execute(
         if per_item:
             click.echo(f"parley: {failed} of {len(items)} items failed", err=True)
         sys.exit(1)
+
+
+class DeferredInterrupts:
+    """SIGINT as KeyboardInterrupt, except inside ``deferred()``, where it waits for the end."""
+
+    def __init__(self) -> None:
+        self._critical = False
+        self._pending = False
+
+    def _handler(self, signum: int, frame: FrameType | None) -> None:
+        if self._critical:
+            self._pending = True
+            return
+        raise KeyboardInterrupt
+
+    @contextlib.contextmanager
+    def installed(self) -> Iterator[None]:
+        """Route SIGINT through this object (main thread only; elsewhere a no-op)."""
+        if threading.current_thread() is not threading.main_thread():
+            yield
+            return
+        previous = signal.signal(signal.SIGINT, self._handler)
+        try:
+            yield
+        finally:
+            signal.signal(signal.SIGINT, previous)
+
+    @contextlib.contextmanager
+    def deferred(self) -> Iterator[None]:
+        """A block that Ctrl-C does not split; a Ctrl-C during it is raised right after."""
+        self._critical = True
+        try:
+            yield
+        finally:
+            self._critical = False
+        if self._pending:
+            self._pending = False
+            raise KeyboardInterrupt
 
 
 def metadata_template(values: tuple[str, ...]) -> str | dict[str, str] | None:
