@@ -18,7 +18,6 @@ from parley.errors import (
     ParleyError,
     PayloadTooLarge,
     duplicate_item,
-    invalid_type,
     invalid_value,
     item_not_found,
     json_type_name,
@@ -26,13 +25,11 @@ from parley.errors import (
     unknown_parameter,
 )
 from parley.items import ItemReference, check_items_array, copy_item, parse_items
+from parley.metadata import encode_metadata
 from parley.models import (
     DEFAULT_LIMIT,
     INCLUDE_VALUES,
     MAX_LIMIT,
-    MAX_METADATA_KEY,
-    MAX_METADATA_PAIRS,
-    MAX_METADATA_VALUE,
     MIN_LIMIT,
     ConversationList,
     DeletedConversation,
@@ -44,7 +41,6 @@ from parley.store import Order, Store
 
 _encode = msgspec.json.Encoder().encode
 _decoder = msgspec.json.Decoder()
-_EMPTY_METADATA = b"{}"
 _ORDERS: tuple[Order, ...] = ("asc", "desc")
 
 _UNPARSEABLE = (
@@ -129,51 +125,6 @@ def reject_unknown(body: dict[str, Any], allowed: tuple[str, ...]) -> None:
     for key in body:
         if key not in allowed:
             raise unknown_parameter(key)
-
-
-def encode_metadata(value: Any, param: str = "metadata") -> bytes:
-    """Check metadata against OpenAI's limits; return it as stored JSON (``{}`` for none)."""
-    if value is None:
-        return _EMPTY_METADATA
-    if not isinstance(value, dict):
-        raise invalid_type(param, "a metadata object", value)
-    if len(value) > MAX_METADATA_PAIRS:
-        raise InvalidRequest(
-            f"Invalid '{param}': too many properties. Expected an object with at most "
-            f"{MAX_METADATA_PAIRS} properties, but got an object with {len(value)} properties "
-            "instead.",
-            param=param,
-            code="object_above_max_properties",
-        )
-    for key, text in value.items():
-        if "\x00" in key or (isinstance(text, str) and "\x00" in text):
-            # Valid JSON, but no store keeps it: PostgreSQL text (the metadata index) refuses
-            # NUL, so both backends answer the same 400.
-            where = param if "\x00" in key else f"{param}.{key}"
-            raise InvalidRequest(
-                f"Invalid '{where}': metadata keys and values cannot contain the NUL "
-                "character (\\u0000).",
-                param=where,
-                code="invalid_value",
-            )
-        if len(key) > MAX_METADATA_KEY:
-            raise InvalidRequest(
-                f"Invalid '{param}': key too long. Expected a key with maximum length "
-                f"{MAX_METADATA_KEY}, but got a key with length {len(key)} instead.",
-                param=param,
-                code="string_above_max_length",
-            )
-        if not isinstance(text, str):
-            raise invalid_type(f"{param}.{key}", "a string", text)
-        if len(text) > MAX_METADATA_VALUE:
-            raise InvalidRequest(
-                f"Invalid '{param}.{key}': string too long. Expected a string with maximum "
-                f"length {MAX_METADATA_VALUE}, but got a string with length {len(text)} "
-                "instead.",
-                param=f"{param}.{key}",
-                code="string_above_max_length",
-            )
-    return _encode(value) if value else _EMPTY_METADATA
 
 
 def parse_include(request: Request) -> list[str]:
@@ -267,11 +218,11 @@ def authed(handler: Handler) -> Callable[[Request], Awaitable[Response]]:
     async def endpoint(request: Request) -> Response:
         store: Store = request.app.state.store
         header = request.headers.get("authorization")
-        project = await auth.project_for(store, header)
+        project, digest = await auth.authenticate(store, header)
         request.state.project = project
         limiter: RateLimiter | None = request.app.state.rate_limiter
         if limiter is not None:
-            wait = await limiter.acquire(auth.hash_key(auth.bearer_token(header)))
+            wait = await limiter.acquire(digest)
             if wait > 0:
                 raise rate_limited(wait)
         for name, value in request.path_params.items():

@@ -67,14 +67,18 @@ def bearer_token(header: str | None) -> str:
     return token
 
 
-async def project_for(store: Store, header: str | None) -> str:
-    """The project id the request's key belongs to; 401 for a missing, unknown or revoked key."""
+async def authenticate(store: Store, header: str | None) -> tuple[str, bytes]:
+    """The caller's project id and key digest (also the rate limiter's bucket).
+
+    401 for a missing, unknown or revoked key.
+    """
     token = bearer_token(header)
-    project = await store.project_for_key(hash_key(token))
+    digest = hash_key(token)
+    project = await store.project_for_key(digest)
     if project is None:
         raise AuthenticationFailed(
             f"Incorrect API key provided: {redact(token)}. You can find your API key in "
             "parley with `parley keys list`.",
             code="invalid_api_key",
         )
-    return project
+    return project, digest

@@ -15,9 +15,9 @@ from typing import Any
 
 import msgspec
 
-from parley.api import encode_metadata
 from parley.errors import NotFound, ParleyError
 from parley.items import ItemReference, parse_item
+from parley.metadata import encode_metadata
 from parley.models import NewItem
 from parley.store import Store
 
