@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
+import threading
+from collections.abc import Callable
 from pathlib import Path
 
 import msgspec
@@ -14,6 +16,7 @@ from parley.errors import InvalidRequest, NotFound
 from parley.items import parse_items
 from parley.models import NewItem
 from parley.store.sqlite import SQLiteStore
+from parley.store.sqlite_writer import Writer
 
 
 def _items(*texts: str) -> list[NewItem]:
@@ -87,3 +90,57 @@ def test_every_acknowledged_write_survives_close(tmp_path: Path, synchronous: st
     found = {row[0] for row in conn.execute("SELECT id FROM conversations")}
     conn.close()
     assert set(made) <= found
+
+
+def test_an_op_that_writes_then_fails_leaves_nothing(tmp_path: Path) -> None:
+    """An ``isolated=False`` op that breaks its promise is caught, not committed."""
+    path = str(tmp_path / "promise.db")
+
+    def connect(target: str) -> sqlite3.Connection:
+        return sqlite3.connect(target, isolation_level=None, check_same_thread=False)
+
+    setup = connect(path)
+    setup.execute("CREATE TABLE t (name TEXT PRIMARY KEY)")
+    setup.close()
+    started, release = threading.Event(), threading.Event()
+
+    def hold(conn: sqlite3.Connection) -> None:
+        started.set()
+        release.wait(10)
+
+    def insert(name: str) -> Callable[[sqlite3.Connection], str]:
+        def op(conn: sqlite3.Connection) -> str:
+            conn.execute("INSERT INTO t VALUES (?)", (name,))
+            return name
+
+        return op
+
+    def write_then_fail(conn: sqlite3.Connection) -> None:
+        conn.execute("INSERT INTO t VALUES ('broken')")
+        raise InvalidRequest("failed after writing")
+
+    async def run() -> list[object]:
+        writer = Writer(path, "FULL", connect)
+        writer.start()
+        try:
+            first = writer.submit(hold)
+            await asyncio.to_thread(started.wait, 10)
+            # The writer is busy: these three wait in its queue and make one batch.
+            batch = [
+                writer.submit(insert("before"), isolated=False),
+                writer.submit(write_then_fail, isolated=False),
+                writer.submit(insert("after"), isolated=False),
+            ]
+            release.set()
+            await first
+            return await asyncio.gather(*batch, return_exceptions=True)
+        finally:
+            await writer.stop()
+
+    before, broken, after = asyncio.run(run())
+    assert (before, after) == ("before", "after")
+    assert isinstance(broken, InvalidRequest)
+    check = connect(path)
+    names = sorted(row[0] for row in check.execute("SELECT name FROM t"))
+    check.close()
+    assert names == ["after", "before"]

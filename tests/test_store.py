@@ -174,6 +174,34 @@ async def test_duplicate_item_ids_are_rejected_atomically(store: Store) -> None:
 
 
 @contract
+async def test_a_failed_create_leaves_nothing_beside_a_good_one(store: Store) -> None:
+    project = await store.ensure_project("acme")
+    # Queued together, the two creates share one write batch where the backend batches.
+    good, bad = await asyncio.gather(
+        store.create_conversation(project, "conv_good", 1, b'{"k":"v"}', [item("msg_1")]),
+        store.create_conversation(
+            project, "conv_bad", 1, b'{"k":"v"}', [item("msg_1"), item("msg_2"), item("msg_1")]
+        ),
+        return_exceptions=True,
+    )
+    assert not isinstance(good, BaseException)
+    assert isinstance(bad, InvalidRequest) and bad.code == "duplicate_item"
+    assert bad.param == "items[2].id"
+    with pytest.raises(NotFound):
+        await store.retrieve_conversation(project, "conv_bad")
+    with pytest.raises(NotFound):
+        await store.list_items(project, "conv_bad", after=None, limit=10, order="asc")
+    page = await store.list_conversations(
+        project, metadata=[("k", "v")], after=None, limit=10, order="asc"
+    )
+    assert [record.id for record in page.conversations] == ["conv_good"]
+    assert await ids_of(store, project, "conv_good") == ["msg_1"]
+    # The failed create's id is still free.
+    await store.create_conversation(project, "conv_bad", 2, b"{}", [item("msg_3")])
+    assert await ids_of(store, project, "conv_bad") == ["msg_3"]
+
+
+@contract
 async def test_delete_item_and_conversation_cascade(store: Store) -> None:
     project = await store.ensure_project("acme")
     metadata = b'{"k":"v"}'

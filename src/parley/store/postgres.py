@@ -26,7 +26,6 @@ from parley.errors import (
     ParleyError,
     ServiceUnavailable,
     conversation_not_found,
-    duplicate_item,
     item_not_found,
 )
 from parley.models import (
@@ -37,6 +36,7 @@ from parley.models import (
     NewItem,
 )
 from parley.store.base import Order
+from parley.store.shared import repeated_item
 from parley.store.sqlite import SchemaTooNew, migrations
 
 log = logging.getLogger("parley.postgres")
@@ -637,11 +637,9 @@ def _conversations_query(
 
 
 def _duplicate(items: list[NewItem], taken: set[str]) -> InvalidRequest:
-    seen: set[str] = set()
-    for index, item in enumerate(items):
-        if item.id in seen or item.id in taken:
-            return duplicate_item(item.id, index)
-        seen.add(item.id)
+    repeated = repeated_item(items, taken)
+    if repeated is not None:
+        return repeated
     return InvalidRequest("The items could not be stored: an id is already in use.")
 
 

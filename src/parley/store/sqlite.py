@@ -21,11 +21,11 @@ from parley.errors import (
     InvalidRequest,
     ParleyError,
     conversation_not_found,
-    duplicate_item,
     item_not_found,
 )
 from parley.models import ApiKeyInfo, ConversationPage, ConversationRecord, ItemPage, NewItem
 from parley.store.base import Order
+from parley.store.shared import repeated_item
 from parley.store.sqlite_writer import Writer
 
 T = TypeVar("T")
@@ -241,6 +241,12 @@ class SQLiteStore:
         metadata: bytes,
         items: list[NewItem],
     ) -> ConversationRecord:
+        # A new conversation holds no items, so only ids repeated within the call collide;
+        # found here, before the op's first write, as the writer's isolated=False demands.
+        repeated = repeated_item(items)
+        if repeated is not None:
+            raise repeated
+
         def op(conn: sqlite3.Connection) -> ConversationRecord:
             cursor = conn.execute(
                 "INSERT INTO conversations (id, project_id, created_at, updated_at, metadata, "
@@ -488,16 +494,15 @@ def _insert_items(
 
 
 def _duplicate(conn: sqlite3.Connection, seq: int, first: int, items: list[NewItem]) -> ParleyError:
-    seen: set[str] = set()
-    for index, item in enumerate(items):
-        # Rows this call inserted before failing sit at `first` and above: not a prior owner.
-        taken = conn.execute(
-            "SELECT 1 FROM items WHERE conversation = ? AND id = ? AND position < ?",
-            (seq, item.id, first),
-        ).fetchone()
-        if item.id in seen or taken is not None:
-            return duplicate_item(item.id, index)
-        seen.add(item.id)
+    # Rows this call inserted before failing sit at `first` and above: not a prior owner.
+    marks = ", ".join("?" * len(items))
+    taken = conn.execute(
+        f"SELECT id FROM items WHERE conversation = ? AND position < ? AND id IN ({marks})",
+        (seq, first, *(item.id for item in items)),
+    ).fetchall()
+    repeated = repeated_item(items, {row[0] for row in taken})
+    if repeated is not None:
+        return repeated
     return InvalidRequest("The items could not be stored: an id is already in use.")
 
 

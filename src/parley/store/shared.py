@@ -1,0 +1,18 @@
+"""Rules both store backends apply the same way, so they are written once."""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+
+from parley.errors import InvalidRequest, duplicate_item
+from parley.models import NewItem
+
+
+def repeated_item(items: list[NewItem], taken: Collection[str] = ()) -> InvalidRequest | None:
+    """The ``duplicate_item`` error for the first id repeated in ``items`` or in ``taken``."""
+    seen: set[str] = set()
+    for index, item in enumerate(items):
+        if item.id in seen or item.id in taken:
+            return duplicate_item(item.id, index)
+        seen.add(item.id)
+    return None
