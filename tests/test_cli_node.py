@@ -256,3 +256,31 @@ def test_conversation_list(env: dict[str, str | None]) -> None:
     assert [c["id"] for c in page["data"]] == ids[:2] and page["has_more"] is True
     table = cli(env, "conversation", "list", "-m", "batch=b1", "--all", "--table")
     assert table.exit_code == 0 and all(i[:12] in table.stdout for i in ids)
+
+
+def test_conversation_fork(env: dict[str, str | None]) -> None:
+    made = cli(env, "conversation", "create", "--message", "user:one", "--message", "user:two")
+    cid = lines(made)[0]["id"]
+    first = lines(cli(env, "items", "list", cid, "--order", "asc"))[0]["data"][0]["id"]
+    forked = cli(env, "conversation", "fork", cid, "--after-item", first, "-m", "branch=b")
+    assert forked.exit_code == 0, forked.output
+    fork = lines(forked)[0]
+    assert fork["metadata"] == {"branch": "b"}
+    copied = lines(cli(env, "items", "list", fork["id"]))[0]["data"]
+    assert [i["content"][0]["text"] for i in copied] == ["one"]
+    missing = cli(env, "conversation", "fork", cid, "--after-item", "msg_nope")
+    assert missing.exit_code == 1 and "HTTP 404" in missing.stderr
+
+
+def test_stats_prints_the_projects_usage(env: dict[str, str | None]) -> None:
+    cli(env, "conversation", "create", "--message", "user:one", "--message", "user:two")
+    figures = cli(env, "stats", "--json")
+    assert figures.exit_code == 0, figures.output
+    usage = json.loads(figures.stdout)
+    assert usage["conversations"] == 1 and usage["items"] == 2 and usage["stored_bytes"] > 0
+    table = cli(env, "stats")
+    assert (
+        table.exit_code == 0 and "conversations" in table.stdout and "stored bytes" in table.stdout
+    )
+    refused = cli({**env, "OPENAI_API_KEY": "sk-wrong"}, "stats")
+    assert refused.exit_code == 1 and "HTTP 401" in refused.stderr

@@ -187,3 +187,19 @@ def test_429_carries_the_servers_message(tmp_path: Path) -> None:
     assert error.description  # the server's own words, not only n8n's generic text
     assert error.explain().startswith(f"HTTP 429: {error.description}")
     assert "still failing after the client's retries" in error.explain()
+
+
+def test_fork_copies_up_to_an_item_and_keeps_or_replaces_metadata(node: Node) -> None:
+    made = node.create([("user", "a"), ("assistant", "b"), ("user", "c")], {"metadata": "{}"})
+    ids = [i["id"] for i in node.list_items(made["id"], order="asc")["data"]]
+    fork = node.fork(made["id"], after_item=ids[1], metadata={"branch": "2"})
+    assert fork["metadata"] == {"branch": "2"} and fork["id"] != made["id"]
+    copied = node.list_items(fork["id"], order="asc")["data"]
+    assert [i["content"][0]["text"] for i in copied] == ["a", "b"]
+    whole = node.fork(made["id"])
+    assert len(node.list_items(whole["id"])["data"]) == 3
+    with pytest.raises(NodeError) as info:
+        node.fork(made["id"], after_item="msg_nope")
+    assert info.value.http_code == 404
+    with pytest.raises(ValidationError):
+        node.fork(" ")

@@ -19,8 +19,9 @@ import pytest
 
 from parley.cli import migrate as migrate_cli
 from parley.errors import ServiceUnavailable
-from parley.models import NewItem
+from parley.models import NewItem, TimeFilter
 from parley.store import open_store, postgres
+from parley.store import postgres_extensions as pg_extensions
 from parley.store.sqlite import migrations
 from tests.conftest import POSTGRES_URL, LiveServer, free_port, mint_key, start_server, stop_server
 
@@ -151,8 +152,9 @@ _POPULATE = [
     "next_position, item_count) "
     "SELECT 'conv_' || n, 'proj_' || (n % 50 + 1), n, n, '{}'::bytea, 20, 20 "
     "FROM generate_series(1, 20000) n",
-    "INSERT INTO conversation_metadata (project_id, key, value, conversation) "
-    "SELECT project_id, 'topic'::bytea, ('t' || (seq % 100))::bytea, seq FROM conversations",
+    "INSERT INTO conversation_metadata (project_id, key, value, conversation, created_at) "
+    "SELECT project_id, 'topic'::bytea, ('t' || (seq % 100))::bytea, seq, created_at "
+    "FROM conversations",
     "INSERT INTO items (conversation, position, id, type, created_at, data) "
     "SELECT c.seq, p, 'msg_' || c.seq || '_' || p, 'message', 0, '{}'::bytea "
     "FROM conversations c, generate_series(0, 19) p",
@@ -178,13 +180,26 @@ _HOT = {
     "delete_conversation": (postgres.SQL_DELETE_CONVERSATION, "'conv_7', 'proj_8'"),
     "find_item": (postgres.SQL_FIND_ITEM, "'msg_7_3', 'proj_8'"),
     "list_conversations": (
-        postgres._conversations_query("p", [], "desc")[0],
-        "'proj_8', 4611686018427387904, 21",
+        pg_extensions.conversations_query("p", [], "desc", TimeFilter(), None)[0],
+        "'proj_8', 4611686018427387904, 4611686018427387904, 21",
+    ),
+    "list_conversations_by_time": (
+        pg_extensions.conversations_query(
+            "p", [], "asc", TimeFilter(created_after=1, created_before=9), None
+        )[0],
+        "'proj_8', 0, 0, 100, 900, 21",
     ),
     "list_conversations_by_metadata": (
-        postgres._conversations_query("p", [("topic", "t7")], "asc")[0],
-        "'proj_8', 'topic'::bytea, 't7'::bytea, 0, 21",
+        pg_extensions.conversations_query("p", [(b"topic", b"t7")], "asc", TimeFilter(), None)[0],
+        "'proj_8', 'topic'::bytea, 't7'::bytea, 0, 0, 21",
     ),
+    "list_conversations_by_metadata_and_time": (
+        pg_extensions.conversations_query(
+            "p", [(b"topic", b"t8")], "desc", TimeFilter(created_after=1), None
+        )[0],
+        "'proj_8', 'topic'::bytea, 't8'::bytea, 4611686018427387904, 4611686018427387904, 100, 21",
+    ),
+    "list_cursor": (pg_extensions.SQL_LIST_CURSOR, "'conv_7', 'proj_8'"),
 }
 
 

@@ -35,6 +35,7 @@ from parley.models import (
     DeletedConversation,
     ItemList,
     NewItem,
+    TimeFilter,
 )
 from parley.ratelimit import RateLimiter, rate_limited
 from parley.store import Order, Store
@@ -285,6 +286,38 @@ def parse_metadata_filter(request: Request) -> list[tuple[str, str]]:
     return pairs
 
 
+def parse_time_filter(request: Request) -> TimeFilter:
+    """``created_after``, ``created_before``, ``updated_after``: Unix seconds, exclusive."""
+    params = request.query_params
+    return TimeFilter(
+        created_after=parse_seconds(params.get("created_after"), "created_after"),
+        created_before=parse_seconds(params.get("created_before"), "created_before"),
+        updated_after=parse_seconds(params.get("updated_after"), "updated_after"),
+    )
+
+
+def parse_seconds(raw: str | None, name: str) -> int | None:
+    """A Unix time in whole seconds, or None when absent."""
+    if raw is None or raw == "":
+        return None
+    try:
+        value = int(raw)
+    except ValueError:
+        raise InvalidRequest(
+            f"Invalid type for '{name}': expected an integer (Unix seconds), but got a string "
+            f"instead ('{raw[:32]}').",
+            param=name,
+            code="invalid_type",
+        ) from None
+    if not 0 <= value < 1 << 53:
+        raise InvalidRequest(
+            f"Invalid '{name}': expected Unix seconds between 0 and 2^53, but got {value}.",
+            param=name,
+            code="invalid_value",
+        )
+    return value
+
+
 @authed
 async def list_conversations(request: Request, store: Store, project: str) -> Response:
     """GET /v1/conversations: parley's own listing, newest first, filterable by metadata."""
@@ -297,6 +330,7 @@ async def list_conversations(request: Request, store: Store, project: str) -> Re
         after=params.get("after") or None,
         limit=limit,
         order=order,
+        times=parse_time_filter(request),
     )
     records = page.conversations
     return ok(

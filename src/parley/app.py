@@ -20,7 +20,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from parley import api, dashboard, ids, routing
+from parley import api, api_extensions, dashboard, ids, routing
 from parley.accesslog import AccessLog
 from parley.errors import InternalError, MethodNotAllowed, NotFound, ParleyError
 from parley.openapi import openapi_document
@@ -102,6 +102,8 @@ def _routes() -> list[Route]:
         Route(conv + "/items", api.list_items, methods=["GET"]),
         Route(conv + "/items/{item_id}", api.retrieve_item, methods=["GET"]),
         Route(conv + "/items/{item_id}", api.delete_item, methods=["DELETE"]),
+        Route(conv + "/fork", api_extensions.fork_conversation, methods=["POST"]),
+        Route("/v1/usage", api_extensions.usage, methods=["GET"]),
         *dashboard.routes(),
     ]
 

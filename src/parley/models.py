@@ -156,3 +156,23 @@ class ApiKeyInfo(msgspec.Struct):
     hint: str
     created_at: int
     revoked_at: int | None = None
+
+
+class TimeFilter(msgspec.Struct, frozen=True):
+    """Time bounds of a conversation list (Unix seconds, each exclusive; None: unbounded)."""
+
+    created_after: int | None = None
+    created_before: int | None = None
+    updated_after: int | None = None
+
+
+NO_TIME_FILTER = TimeFilter()
+
+
+class Usage(msgspec.Struct):
+    """What one project stores (``GET /v1/usage``, a parley extension)."""
+
+    conversations: int
+    items: int
+    stored_bytes: int
+    object: Literal["usage"] = "usage"

@@ -252,15 +252,26 @@ class Node:
         order: str | None = None,
         after: str | None = None,
         all_pages: bool = False,
+        created_after: int | None = None,
+        created_before: int | None = None,
+        updated_after: int | None = None,
     ) -> dict[str, Any]:
         """parley's ``GET /v1/conversations``: one page, or with ``all_pages`` every page.
 
-        OpenAI itself has no such route; parley filters by exact metadata values.
+        OpenAI itself has no such route; parley filters by exact metadata values and by time
+        (Unix seconds, exclusive bounds).
         """
         params: dict[str, Any] = {}
         if metadata:
             params["metadata"] = dict(metadata)  # the SDK encodes it as metadata[key]=value
-        for name, value in (("limit", limit), ("order", order), ("after", after)):
+        for name, value in (
+            ("limit", limit),
+            ("order", order),
+            ("after", after),
+            ("created_after", created_after),
+            ("created_before", created_before),
+            ("updated_after", updated_after),
+        ):
             if value is not None:
                 params[name] = value
         page = self._page(params)
@@ -277,6 +288,42 @@ class Node:
             "last_id": data[-1]["id"] if data else None,
             "has_more": False,
         }
+
+    def fork(
+        self,
+        conversation_id: str,
+        *,
+        after_item: str | None = None,
+        metadata: str | Mapping[str, Any] | None = None,
+    ) -> dict[str, Any]:
+        """parley's fork: a new conversation with copies of the items up to ``after_item``.
+
+        OpenAI itself has no such route; the fork keeps the source's metadata unless given.
+        """
+        cid = _require_id(conversation_id)
+        body: dict[str, Any] = {}
+        if after_item is not None and str(after_item).strip():
+            body["after_item"] = str(after_item).strip()
+        parsed = parse_metadata(metadata)
+        if parsed is not None:
+            body["metadata"] = parsed
+        made = self._call(
+            f"conversation '{cid}' (or its item; fork is parley only)",
+            lambda: self.client.post(f"/conversations/{cid}/fork", body=body, cast_to=object),
+        )
+        if not isinstance(made, dict) or not isinstance(made.get("id"), str):
+            raise NodeError(f"unexpected answer from {self.credential.base_url}: {made!r:.200}")
+        return made
+
+    def usage(self) -> dict[str, Any]:
+        """parley's ``GET /v1/usage``: what the credential's project stores."""
+        got = self._call(
+            "route GET /usage (parley only; OpenAI has none)",
+            lambda: self.client.get("/usage", cast_to=object),
+        )
+        if not isinstance(got, dict) or got.get("object") != "usage":
+            raise NodeError(f"unexpected answer from {self.credential.base_url}: {got!r:.200}")
+        return got
 
     def _page(self, params: dict[str, Any]) -> dict[str, Any]:
         page = self._call(

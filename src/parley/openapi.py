@@ -7,6 +7,7 @@ import functools
 from typing import Any
 
 from parley import __version__
+from parley.openapi_extensions import TIME_PARAMETERS, add_extensions
 from parley.schema import spec
 
 _ERROR = {"$ref": "#/components/schemas/ErrorResponse"}
@@ -72,7 +73,11 @@ def openapi_document() -> dict[str, Any]:
     }
     doc["paths"]["/v1/conversations"]["get"] = {
         "operationId": "listConversations",
-        "summary": "List the project's conversations, filtered by metadata (parley extension)",
+        "summary": "List the project's conversations, filtered by metadata and time "
+        "(parley extension)",
+        "description": "Newest first (order=desc) or oldest first, by created_at then "
+        "creation in this store; keyset pages through `after`.",
+        "x-parley-extension": True,
         "tags": ["Conversations"],
         "parameters": [
             {
@@ -91,6 +96,7 @@ def openapi_document() -> dict[str, Any]:
             },
             {"name": "order", "in": "query", "schema": {"type": "string", "enum": ["asc", "desc"]}},
             {"name": "after", "in": "query", "schema": {"type": "string"}},
+            *TIME_PARAMETERS,
         ],
         "responses": {
             "200": {
@@ -104,6 +110,7 @@ def openapi_document() -> dict[str, Any]:
             **errors,
         },
     }
+    add_extensions(doc, errors)
     doc["paths"]["/healthz"] = {
         "get": {
             "operationId": "healthz",

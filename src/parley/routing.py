@@ -12,11 +12,15 @@ from collections.abc import Awaitable, Callable
 from starlette.requests import Request
 from starlette.responses import Response
 
-from parley import api
+from parley import api, api_extensions
 
 Endpoint = Callable[[Request], Awaitable[Response]]
 
-# (number of path segments after /v1/conversations, method) → endpoint
+# (number of path segments after /v1/conversations, method) → endpoint; two-segment routes
+# are told apart by their second segment (`items`, parley's `fork`).
+_SUBROUTES: dict[tuple[str, str], Endpoint] = {
+    ("fork", "POST"): api_extensions.fork_conversation,
+}
 _TABLE: dict[tuple[int, str], Endpoint] = {
     (0, "POST"): api.create_conversation,
     (0, "GET"): api.list_conversations,
@@ -47,7 +51,12 @@ def match(method: str, path: str) -> tuple[Endpoint, dict[str, str]] | None:
     else:
         return None
     count = len(parts)
-    if count > 3 or "" in parts or (count >= 2 and parts[1] != "items"):
+    if count > 3 or "" in parts:
+        return None
+    if count == 2 and parts[1] != "items":
+        endpoint = _SUBROUTES.get((parts[1], method))
+        return None if endpoint is None else (endpoint, {"conversation_id": parts[0]})
+    if count == 3 and parts[1] != "items":
         return None
     endpoint = _TABLE.get((count, method))
     if endpoint is None:

@@ -19,7 +19,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "conversation": (
         "parley.cli.conversation",
         "conversation",
-        "n8n's Conversation operations: create, get, update, remove, list.",
+        "n8n's Conversation operations: create, get, update, remove, list, fork.",
     ),
     "items": ("parley.cli.items", "items", "A conversation's items: add, list, get, delete."),
     "credentials": (
@@ -41,6 +41,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "import": ("parley.cli.transfer", "import_", "Import an export into a project."),
     "backup": ("parley.cli.backup", "backup", "Take a consistent online copy of a SQLite store."),
     "restore": ("parley.cli.backup", "restore", "Check a backup and restore it."),
+    "stats": ("parley.cli.stats", "stats", "What the credential's project stores (a table)."),
 }
 
 

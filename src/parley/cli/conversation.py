@@ -251,7 +251,7 @@ metadata_option = click.option(
 
 @click.group()
 def conversation() -> None:
-    """n8n's Conversation operations: create, get, update, remove (and parley's list).
+    """n8n's Conversation operations: create, get, update, remove (and parley's list, fork).
 
     \b
     Example:
@@ -334,6 +334,9 @@ def remove(conversation_id: str, **run: Any) -> None:
 @click.option("--order", type=click.Choice(["asc", "desc"]), default=None)
 @click.option("--after", default=None, help="A conversation id: the page after it.")
 @click.option("--all", "all_pages", is_flag=True, help="Follow every page; one list object.")
+@click.option("--created-after", type=int, default=None, help="Unix seconds (exclusive).")
+@click.option("--created-before", type=int, default=None, help="Unix seconds (exclusive).")
+@click.option("--updated-after", type=int, default=None, help="Unix seconds (exclusive).")
 @run_options
 def list_conversations(
     metadata: tuple[str, ...],
@@ -341,6 +344,9 @@ def list_conversations(
     order: str | None,
     after: str | None,
     all_pages: bool,
+    created_after: int | None,
+    created_before: int | None,
+    updated_after: int | None,
     **run: Any,
 ) -> None:
     """Conversations filtered by exact metadata values (parley's server only; OpenAI has none).
@@ -361,6 +367,35 @@ def list_conversations(
             order=order,
             after=after,
             all_pages=all_pages,
+            created_after=created_after,
+            created_before=created_before,
+            updated_after=updated_after,
+        )
+
+    execute(work=work, **run)
+
+
+@conversation.command("fork")
+@click.argument("conversation_id")
+@click.option("--after-item", default=None, help="Copy the items up to and including this one.")
+@metadata_option
+@run_options
+def fork(
+    conversation_id: str, after_item: str | None, metadata: tuple[str, ...], **run: Any
+) -> None:
+    """Fork a conversation: a new one with copies of its items (parley's server only).
+
+    \b
+    Example:
+      parley conversation fork conv_123 --after-item msg_456 --metadata branch=retry
+    """
+    meta = metadata_template(metadata)
+
+    def work(node: Node, item: dict[str, Any]) -> dict[str, Any]:
+        return node.fork(
+            resolve(conversation_id, item),
+            after_item=resolve(after_item, item) if after_item else None,
+            metadata=resolve(meta, item) if meta is not None else None,
         )
 
     execute(work=work, **run)

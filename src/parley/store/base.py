@@ -4,7 +4,16 @@ from __future__ import annotations
 
 from typing import Literal, Protocol
 
-from parley.models import ApiKeyInfo, ConversationPage, ConversationRecord, ItemPage, NewItem
+from parley.models import (
+    NO_TIME_FILTER,
+    ApiKeyInfo,
+    ConversationPage,
+    ConversationRecord,
+    ItemPage,
+    NewItem,
+    TimeFilter,
+    Usage,
+)
 
 Order = Literal["asc", "desc"]
 
@@ -72,9 +81,11 @@ class Store(Protocol):
         after: str | None,
         limit: int,
         order: Order,
+        times: TimeFilter = NO_TIME_FILTER,
     ) -> ConversationPage:
-        """A page of the project's conversations in creation order, after ``after`` (keyset),
-        keeping those whose metadata holds every (key, value) pair given."""
+        """A page of the project's conversations in (created_at, seq) order, after ``after``
+        (keyset), keeping those whose metadata holds every (key, value) pair given and that
+        fall within ``times``."""
 
     async def create_items(
         self, project: str, conversation_id: str, items: list[NewItem], created_at: int
@@ -102,3 +113,19 @@ class Store(Protocol):
 
     async def find_item(self, project: str, item_id: str) -> bytes | None:
         """The newest item of ``project`` with this id, in any conversation (item references)."""
+
+    async def fork_conversation(
+        self,
+        project: str,
+        conversation_id: str,
+        *,
+        new_id: str,
+        created_at: int,
+        after_item: str | None,
+        metadata: bytes | None,
+    ) -> ConversationRecord:
+        """A new conversation holding copies (new ids, same order) of the source's items up to
+        and including ``after_item`` (all when None), atomically; metadata copied when None."""
+
+    async def usage(self, project: str) -> Usage:
+        """How many conversations and items ``project`` stores, and their size in bytes."""

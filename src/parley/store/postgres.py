@@ -29,12 +29,17 @@ from parley.errors import (
     item_not_found,
 )
 from parley.models import (
+    NO_TIME_FILTER,
     ApiKeyInfo,
     ConversationPage,
     ConversationRecord,
     ItemPage,
     NewItem,
+    TimeFilter,
+    Usage,
 )
+from parley.store import postgres_extensions as extensions
+from parley.store import shared
 from parley.store.base import Order
 from parley.store.shared import repeated_item
 from parley.store.sqlite import SchemaTooNew, migrations
@@ -59,8 +64,8 @@ WITH conversation AS (
     VALUES ($1, $2, $3, $3, $4, cardinality($5::text[]), cardinality($5::text[]))
     RETURNING seq
 ), pairs AS (
-    INSERT INTO conversation_metadata (project_id, key, value, conversation)
-    SELECT $2, pair.key, pair.value, conversation.seq
+    INSERT INTO conversation_metadata (project_id, key, value, conversation, created_at)
+    SELECT $2, pair.key, pair.value, conversation.seq, $3
     FROM conversation, unnest($8::bytea[], $9::bytea[]) AS pair (key, value)
 )
 INSERT INTO items (conversation, position, id, type, created_at, data)
@@ -108,8 +113,8 @@ WITH conversation AS (
     WHERE m.conversation = conversation.seq AND m.project_id = $2
       AND (m.key, m.value) NOT IN (SELECT * FROM unnest($5::bytea[], $6::bytea[]))
 ), added AS (
-    INSERT INTO conversation_metadata (project_id, key, value, conversation)
-    SELECT $2, pair.key, pair.value, conversation.seq
+    INSERT INTO conversation_metadata (project_id, key, value, conversation, created_at)
+    SELECT $2, pair.key, pair.value, conversation.seq, conversation.created_at
     FROM conversation, unnest($5::bytea[], $6::bytea[]) AS pair (key, value)
     ON CONFLICT DO NOTHING
 )
@@ -492,18 +497,61 @@ class PostgresStore:
         after: str | None,
         limit: int,
         order: Order,
+        times: TimeFilter = NO_TIME_FILTER,
     ) -> ConversationPage:
-        sql, args = _conversations_query(project, metadata, order)
         async with self._conn() as conn:
-            if after is None:
-                start = 0 if order == "asc" else _LAST
-            else:
-                start = await conn.fetchval(SQL_CONVERSATION_SEQ, after, project)
-                if start is None:
+            cursor = None
+            if after is not None:
+                cursor = await conn.fetchrow(extensions.SQL_LIST_CURSOR, after, project)
+                if cursor is None:
                     raise conversation_not_found(after)
-            rows = await conn.fetch(sql, *args, start, limit + 1)
+            sql, args = extensions.conversations_query(
+                project, [(_utf8(k), _utf8(v)) for k, v in metadata], order, times, cursor
+            )
+            rows = await conn.fetch(sql, *args, limit + 1)
         records = [ConversationRecord(row[0], row[1], bytes(row[2])) for row in rows[:limit]]
         return ConversationPage(records, len(rows) > limit)
+
+    async def fork_conversation(
+        self,
+        project: str,
+        conversation_id: str,
+        *,
+        new_id: str,
+        created_at: int,
+        after_item: str | None,
+        metadata: bytes | None,
+    ) -> ConversationRecord:
+        async with self._conn() as conn, conn.transaction():
+            # The source's row lock (shared) holds appends off until the copy is made.
+            source = await conn.fetchrow(extensions.SQL_FORK_SOURCE, conversation_id, project)
+            if source is None:
+                raise conversation_not_found(conversation_id)
+            seq, source_metadata = source
+            last = _LAST
+            if after_item is not None:
+                last = await conn.fetchval(extensions.SQL_ITEM_POSITION, seq, after_item)
+                if last is None:
+                    raise item_not_found(after_item)
+            rows = await conn.fetch(extensions.SQL_FORK_ITEMS, seq, last)
+            items = shared.renewed([bytes(row[0]) for row in rows])
+            kept = bytes(source_metadata) if metadata is None else metadata
+            await conn.execute(
+                SQL_CREATE_CONVERSATION,
+                new_id,
+                project,
+                created_at,
+                kept,
+                [item.id for item in items],
+                [item.type for item in items],
+                [item.data for item in items],
+                *_pairs(kept),
+            )
+        return ConversationRecord(new_id, created_at, kept)
+
+    async def usage(self, project: str) -> Usage:
+        row = await self._fetchrow(extensions.SQL_USAGE, project)
+        return Usage(int(row[0]), int(row[1]), int(row[2]))
 
     # -- items ---------------------------------------------------------------------------
 
@@ -602,38 +650,6 @@ def _pairs(metadata: bytes) -> tuple[list[bytes], list[bytes]]:
 def _utf8(text: str) -> bytes:
     # surrogatepass: JSON may carry a lone surrogate escape; it must index, not crash.
     return text.encode("utf-8", "surrogatepass")
-
-
-def _conversations_query(
-    project: str, metadata: list[tuple[str, str]], order: Order
-) -> tuple[str, list[Any]]:
-    """The page query of list_conversations and its leading arguments (start, limit follow)."""
-    compare, direction = (">", "ASC") if order == "asc" else ("<", "DESC")
-    if not metadata:
-        return (
-            "SELECT id, created_at, metadata FROM conversations "
-            f"WHERE project_id = $1 AND seq {compare} $2 ORDER BY seq {direction} LIMIT $3",
-            [project],
-        )
-    # Walk the first pair's index range in creation order; the others are point checks.
-    args: list[Any] = [project, _utf8(metadata[0][0]), _utf8(metadata[0][1])]
-    checks = ""
-    for key, value in metadata[1:]:
-        checks += (
-            " AND EXISTS (SELECT 1 FROM conversation_metadata x WHERE x.project_id = $1"
-            f" AND x.key = ${len(args) + 1} AND x.value = ${len(args) + 2}"
-            " AND x.conversation = m.conversation)"
-        )
-        args += [_utf8(key), _utf8(value)]
-    start, limit = len(args) + 1, len(args) + 2
-    sql = (
-        "SELECT c.id, c.created_at, c.metadata FROM conversation_metadata m "
-        "JOIN conversations c ON c.seq = m.conversation "
-        f"WHERE m.project_id = $1 AND m.key = $2 AND m.value = $3 "
-        f"AND m.conversation {compare} ${start}{checks} "
-        f"AND c.project_id = $1 ORDER BY m.conversation {direction} LIMIT ${limit}"
-    )
-    return sql, args
 
 
 def _duplicate(items: list[NewItem], taken: set[str]) -> InvalidRequest:

@@ -16,3 +16,11 @@ def repeated_item(items: list[NewItem], taken: Collection[str] = ()) -> InvalidR
             return duplicate_item(item.id, index)
         seen.add(item.id)
     return None
+
+
+def renewed(data: list[bytes]) -> list[NewItem]:
+    """Copies of stored items under fresh ids, in the same order (what a fork stores)."""
+    # Imported here: parley.items loads OpenAI's schema, which store-only tools never need.
+    from parley.items import copy_item
+
+    return [copy_item(item) for item in data]

@@ -23,7 +23,18 @@ from parley.errors import (
     conversation_not_found,
     item_not_found,
 )
-from parley.models import ApiKeyInfo, ConversationPage, ConversationRecord, ItemPage, NewItem
+from parley.models import (
+    NO_TIME_FILTER,
+    ApiKeyInfo,
+    ConversationPage,
+    ConversationRecord,
+    ItemPage,
+    NewItem,
+    TimeFilter,
+    Usage,
+)
+from parley.store import shared
+from parley.store import sqlite_extensions as extensions
 from parley.store.base import Order
 from parley.store.shared import repeated_item
 from parley.store.sqlite_writer import Writer
@@ -248,23 +259,7 @@ class SQLiteStore:
             raise repeated
 
         def op(conn: sqlite3.Connection) -> ConversationRecord:
-            cursor = conn.execute(
-                "INSERT INTO conversations (id, project_id, created_at, updated_at, metadata, "
-                "next_position, item_count) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                (
-                    conversation_id,
-                    project,
-                    created_at,
-                    created_at,
-                    metadata,
-                    len(items),
-                    len(items),
-                ),
-            )
-            seq = cursor.lastrowid or 0
-            _index_metadata(conn, project, seq, metadata)
-            if items:
-                _insert_items(conn, seq, 0, items, created_at)
+            _insert_conversation(conn, project, conversation_id, created_at, metadata, items)
             return ConversationRecord(conversation_id, created_at, metadata)
 
         return await self._write(op, isolated=False)
@@ -292,7 +287,7 @@ class SQLiteStore:
             if row is None:
                 raise conversation_not_found(conversation_id)
             conn.execute("DELETE FROM conversation_metadata WHERE conversation = ?", (row[1],))
-            _index_metadata(conn, project, row[1], metadata)
+            _index_metadata(conn, project, row[1], metadata, row[0])
             return ConversationRecord(conversation_id, row[0], metadata)
 
         return await self._write(op, isolated=False)
@@ -318,41 +313,41 @@ class SQLiteStore:
         after: str | None,
         limit: int,
         order: Order,
+        times: TimeFilter = NO_TIME_FILTER,
     ) -> ConversationPage:
         reader = self._reader
-        if after is None:
-            start = 0 if order == "asc" else _LAST
-        else:
-            start = self._conversation_seq(project, after)
-        compare, direction = (">", "ASC") if order == "asc" else ("<", "DESC")
-        params: list[object] = []
-        if metadata:
-            # Walk the first pair's index range in seq order; the others are point checks.
-            (key, value), rest = metadata[0], metadata[1:]
-            sql = (
-                "SELECT c.id, c.created_at, c.metadata FROM conversation_metadata m "
-                "JOIN conversations c ON c.seq = m.conversation "
-                "WHERE m.project_id = ? AND m.key = ? AND m.value = ? "
-                f"AND m.conversation {compare} ?"
-            )
-            params += [project, key, value, start]
-            for key, value in rest:
-                sql += (
-                    " AND EXISTS (SELECT 1 FROM conversation_metadata x WHERE x.project_id = ? "
-                    "AND x.key = ? AND x.value = ? AND x.conversation = m.conversation)"
-                )
-                params += [project, key, value]
-            sql += f" ORDER BY m.conversation {direction} LIMIT ?"
-        else:
-            sql = (
-                "SELECT id, created_at, metadata FROM conversations "
-                f"WHERE project_id = ? AND seq {compare} ? ORDER BY seq {direction} LIMIT ?"
-            )
-            params += [project, start]
-        params.append(limit + 1)
+        cursor = None if after is None else extensions.list_cursor(reader, project, after)
+        sql, params = extensions.conversations_query(
+            project, metadata, order, times, cursor, limit + 1
+        )
         rows = reader.execute(sql, params).fetchall()
         records = [ConversationRecord(*row) for row in rows[:limit]]
         return ConversationPage(records, len(rows) > limit)
+
+    async def fork_conversation(
+        self,
+        project: str,
+        conversation_id: str,
+        *,
+        new_id: str,
+        created_at: int,
+        after_item: str | None,
+        metadata: bytes | None,
+    ) -> ConversationRecord:
+        def op(conn: sqlite3.Connection) -> ConversationRecord:
+            # Read and copied inside the write transaction: no append can fall in between.
+            source_metadata, data = extensions.items_to_fork(
+                conn, project, conversation_id, after_item
+            )
+            kept = source_metadata if metadata is None else metadata
+            items = shared.renewed(data)
+            _insert_conversation(conn, project, new_id, created_at, kept, items)
+            return ConversationRecord(new_id, created_at, kept)
+
+        return await self._write(op)
+
+    async def usage(self, project: str) -> Usage:
+        return extensions.usage(self._reader, project)
 
     # -- items ---------------------------------------------------------------------------
 
@@ -467,13 +462,35 @@ def _ensure_project(conn: sqlite3.Connection, name: str) -> str:
     return project_id
 
 
-def _index_metadata(conn: sqlite3.Connection, project: str, seq: int, metadata: bytes) -> None:
+def _insert_conversation(
+    conn: sqlite3.Connection,
+    project: str,
+    conversation_id: str,
+    created_at: int,
+    metadata: bytes,
+    items: list[NewItem],
+) -> int:
+    cursor = conn.execute(
+        "INSERT INTO conversations (id, project_id, created_at, updated_at, metadata, "
+        "next_position, item_count) VALUES (?, ?, ?, ?, ?, ?, ?)",
+        (conversation_id, project, created_at, created_at, metadata, len(items), len(items)),
+    )
+    seq = cursor.lastrowid or 0
+    _index_metadata(conn, project, seq, metadata, created_at)
+    if items:
+        _insert_items(conn, seq, 0, items, created_at)
+    return seq
+
+
+def _index_metadata(
+    conn: sqlite3.Connection, project: str, seq: int, metadata: bytes, created_at: int
+) -> None:
     pairs: dict[str, str] = msgspec.json.decode(metadata)
     if pairs:
         conn.executemany(
-            "INSERT INTO conversation_metadata (project_id, key, value, conversation) "
-            "VALUES (?, ?, ?, ?)",
-            [(project, key, value, seq) for key, value in pairs.items()],
+            "INSERT INTO conversation_metadata (project_id, key, value, conversation, "
+            "created_at) VALUES (?, ?, ?, ?, ?)",
+            [(project, key, value, seq, created_at) for key, value in pairs.items()],
         )
 
 
