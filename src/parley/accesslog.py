@@ -46,10 +46,9 @@ class AccessLog:
         self, scope: MutableMapping[str, Any], request_id: str, status: int, started: float
     ) -> None:
         """Log one finished request described by its ASGI ``scope``."""
-        route = scope.get("route")
         # The route template, never the raw path: the path may hold ids callers consider
         # private, and a template keeps the log easy to aggregate.
-        template = getattr(route, "path", None) if route is not None else _template(scope)
+        template = getattr(scope.get("route"), "path", None)
         state = scope.get("state") or {}
         project = state.get("project") if isinstance(state, dict) else None
         line = AccessRecord(
@@ -62,17 +61,3 @@ class AccessLog:
             project=project if isinstance(project, str) else None,
         )
         self.logger.info(_encode(line).decode())
-
-
-def _template(scope: MutableMapping[str, Any]) -> str | None:
-    """The route template of a request dispatched without Starlette's router (parley.routing).
-
-    Rebuilt from the path parameters: each segment that is a parameter's value becomes its
-    ``{name}``. Without parameters only the fixed collection path qualifies.
-    """
-    params = scope.get("path_params")
-    path = str(scope.get("path", ""))
-    if not params:
-        return path if path == "/v1/conversations" else None
-    names = {value: name for name, value in params.items()}
-    return "/".join(f"{{{names[part]}}}" if part in names else part for part in path.split("/"))

@@ -33,6 +33,7 @@ from parley.models import (
     MIN_LIMIT,
     ConversationList,
     DeletedConversation,
+    Health,
     ItemList,
     NewItem,
     TimeFilter,
@@ -60,6 +61,14 @@ class JSONBytes(Response):
 def ok(payload: Any) -> Response:
     """A 200 answer with ``payload`` encoded by msgspec."""
     return JSONBytes(_encode(payload))
+
+
+_HEALTHY = _encode(Health("ok"))
+
+
+async def healthz(request: Request) -> Response:
+    """Liveness: answers without touching the database."""
+    return JSONBytes(_HEALTHY)
 
 
 # -- request parsing ----------------------------------------------------------------------
@@ -320,7 +329,11 @@ def parse_seconds(raw: str | None, name: str) -> int | None:
 
 @authed
 async def list_conversations(request: Request, store: Store, project: str) -> Response:
-    """GET /v1/conversations: parley's own listing, newest first, filterable by metadata."""
+    """GET /v1/conversations: list the project's conversations, filtered by metadata and time.
+
+    Newest first (order=desc) or oldest first, by created_at then creation in this store;
+    keyset pages through `after`.
+    """
     params = request.query_params
     limit = parse_limit(params.get("limit"))
     order = parse_order(params.get("order"))

@@ -16,7 +16,10 @@ from parley.store import Store
 
 @authed
 async def fork_conversation(request: Request, store: Store, project: str) -> Response:
-    """POST /v1/conversations/{conversation_id}/fork: a copy up to ``after_item``."""
+    """POST /v1/conversations/{conversation_id}/fork: copy a conversation into a new one.
+
+    The copies get new ids; with ``after_item`` only the items up to and including it.
+    """
     body = await read_json(request, required=False)
     reject_unknown(body, ("after_item", "metadata"))
     after_item = body.get("after_item")

@@ -1,30 +1,31 @@
-"""create_app(): routes, auth, error envelopes, request ids; the lifespan opens the store."""
+"""create_app(): the route table, error envelopes, request ids; the lifespan opens the store."""
 
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 import os
 import re
 import time
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from typing import Any
 
 import msgspec
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
-from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from parley import api, api_extensions, dashboard, ids, routing
+from parley import ids
 from parley.accesslog import AccessLog
 from parley.errors import InternalError, MethodNotAllowed, NotFound, ParleyError
 from parley.openapi import openapi_document
 from parley.ratelimit import default_burst, limiter_for
+from parley.routes import ROUTES
+from parley.routing import RouteTable
 from parley.store import Store, open_store
 
 log = logging.getLogger("parley")
@@ -78,47 +79,26 @@ async def _unexpected(request: Request, exc: Exception) -> Response:
     return _error_response(_INTERNAL)
 
 
-async def healthz(request: Request) -> Response:
-    """Liveness: answers without touching the database."""
-    return api.JSONBytes(b'{"status":"ok"}')
-
-
-async def openapi_json(request: Request) -> Response:
-    """parley's own OpenAPI document."""
-    return api.JSONBytes(request.app.state.openapi)
-
-
-def _routes() -> list[Route]:
-    conv = "/v1/conversations/{conversation_id}"
-    return [
-        Route("/healthz", healthz, methods=["GET"]),
-        Route("/openapi.json", openapi_json, methods=["GET"]),
-        Route("/v1/conversations", api.create_conversation, methods=["POST"]),
-        Route("/v1/conversations", api.list_conversations, methods=["GET"]),
-        Route(conv, api.retrieve_conversation, methods=["GET"]),
-        Route(conv, api.update_conversation, methods=["POST"]),
-        Route(conv, api.delete_conversation, methods=["DELETE"]),
-        Route(conv + "/items", api.create_items, methods=["POST"]),
-        Route(conv + "/items", api.list_items, methods=["GET"]),
-        Route(conv + "/items/{item_id}", api.retrieve_item, methods=["GET"]),
-        Route(conv + "/items/{item_id}", api.delete_item, methods=["DELETE"]),
-        Route(conv + "/fork", api_extensions.fork_conversation, methods=["POST"]),
-        Route("/v1/usage", api_extensions.usage, methods=["GET"]),
-        *dashboard.routes(),
-    ]
-
-
 class Edge:
-    """The outermost layer: a request id on every answer, `//` folded, no trace ever leaks."""
+    """The outermost layer: a request id on every answer, `//` folded, no trace ever leaks.
+
+    Requests the route table matches run their handler straight away (behind CORS when it is
+    on); the rest go to Starlette, which answers 404, 405 and HEAD from the same table.
+    """
 
     def __init__(
-        self, app: Starlette, access_log: AccessLog | None = None, *, direct: bool = True
+        self,
+        app: Starlette,
+        table: RouteTable,
+        access_log: AccessLog | None = None,
+        cors: Callable[[ASGIApp], ASGIApp] | None = None,
     ) -> None:
         self.app = app
         self.state = app.state
+        self.table = table
         self.access_log = access_log
-        # With CORS on, every request must pass Starlette's middleware stack.
-        self.direct = direct
+        self.direct: ASGIApp = self._run if cors is None else cors(self._run)
+        self.fallback: ASGIApp = app if cors is None else cors(app)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -130,26 +110,49 @@ class Edge:
         if "//" in path:
             # n8n joins base URL and path verbatim: `.../v1/` + `/conversations` → `//`.
             scope = {**scope, "path": _SLASHES.sub("/", path)}
-        if self.direct:
-            found = routing.match(scope["method"], scope["path"])
+        scope["parley.request_id"] = request_id
+        found = self.table.match(scope["method"], scope["path"])
+        try:
             if found is not None:
-                await self._direct(found, scope, receive, send, request_id, began)
-                return
+                scope["app"] = self.app
+                scope["route"], scope["path_params"] = found
+                await self.direct(scope, receive, send)
+            else:
+                await self._fallback(scope, receive, send)
+        finally:
+            if self.access_log is not None:
+                status = scope.get("parley.status", 0)  # 0: the client left before an answer
+                self.access_log.record(scope, request_id.decode(), status, began)
+
+    async def _run(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Run the matched handler without Starlette's router and middleware layers."""
+        try:
+            response = await scope["route"].handler(Request(scope, receive))
+        except ParleyError as exc:
+            response = _error_response(exc)
+        except Exception:
+            log.exception("unhandled error on %s %s", scope["method"], scope["path"])
+            response = _error_response(_INTERNAL)
+        response.raw_headers.append((b"x-request-id", scope["parley.request_id"]))
+        scope["parley.status"] = response.status_code
+        await response(scope, receive, send)
+
+    async def _fallback(self, scope: Scope, receive: Receive, send: Send) -> None:
         started = False
-        status = 0  # stays 0 when the client left before any answer
+        request_id: bytes = scope["parley.request_id"]
 
         async def send_with_id(message: Message) -> None:
-            nonlocal started, status
+            nonlocal started
             if message["type"] == "http.response.start":
                 started = True
-                status = message["status"]
+                scope["parley.status"] = message["status"]
                 headers = list(message.get("headers", []))
                 headers.append((b"x-request-id", request_id))
                 message = {**message, "headers": headers}
             await send(message)
 
         try:
-            await self.app(scope, receive, send_with_id)
+            await self.fallback(scope, receive, send_with_id)
         except Exception:
             # Starlette already answered 500 through `_unexpected` and logged; this only
             # stops the exception from reaching the server, which would log it twice.
@@ -163,38 +166,6 @@ class Edge:
                     }
                 )
                 await send_with_id({"type": "http.response.body", "body": body})
-        finally:
-            if self.access_log is not None:
-                self.access_log.record(scope, request_id.decode(), status, began)
-
-    async def _direct(
-        self,
-        found: tuple[routing.Endpoint, dict[str, str]],
-        scope: Scope,
-        receive: Receive,
-        send: Send,
-        request_id: bytes,
-        began: float,
-    ) -> None:
-        """Run an API endpoint without Starlette's router and middleware layers."""
-        endpoint, params = found
-        scope["app"] = self.app
-        scope["path_params"] = params
-        status = 0
-        try:
-            try:
-                response = await endpoint(Request(scope, receive))
-            except ParleyError as exc:
-                response = _error_response(exc)
-            except Exception:
-                log.exception("unhandled error on %s %s", scope["method"], scope["path"])
-                response = _error_response(_INTERNAL)
-            response.raw_headers.append((b"x-request-id", request_id))
-            status = response.status_code
-            await response(scope, receive, send)
-        finally:
-            if self.access_log is not None:
-                self.access_log.record(scope, request_id.decode(), status, began)
 
 
 def create_app(
@@ -208,11 +179,13 @@ def create_app(
     rate_burst: int | None = None,
     cors_origins: Sequence[str] = (),
     access_log: bool = False,
+    routes: RouteTable = ROUTES,
 ) -> ASGIApp:
     """The parley ASGI application over ``store`` (or a store opened from ``database``).
 
     ``rate_limit`` is requests per second per API key (0: none), ``cors_origins`` the browser
-    origins allowed (none: CORS off), ``access_log`` one JSON line per request on stderr.
+    origins allowed (none: CORS off), ``access_log`` one JSON line per request on stderr,
+    ``routes`` what is served (parley's own table unless a test extends it).
     """
     backend = store if store is not None else open_store(database, **(store_options or {}))
     limiter = (
@@ -231,22 +204,19 @@ def create_app(
                 await limiter.close()
             await backend.close()
 
-    middleware = []
+    cors = None
     if cors_origins:
-        middleware.append(
-            Middleware(
-                CORSMiddleware,
-                allow_origins=list(cors_origins),
-                allow_methods=["GET", "POST", "DELETE"],
-                # The openai JS SDK sends its own x-stainless-* and openai-* headers.
-                allow_headers=["*"],
-                expose_headers=["x-request-id", "retry-after", "retry-after-ms"],
-                max_age=600,
-            )
+        cors = functools.partial(
+            CORSMiddleware,
+            allow_origins=list(cors_origins),
+            allow_methods=["GET", "POST", "DELETE"],
+            # The openai JS SDK sends its own x-stainless-* and openai-* headers.
+            allow_headers=["*"],
+            expose_headers=["x-request-id", "retry-after", "retry-after-ms"],
+            max_age=600,
         )
     app = Starlette(
-        routes=_routes(),
-        middleware=middleware,
+        routes=routes.starlette_routes(),
         exception_handlers={
             ParleyError: _parley_error,
             HTTPException: _http_error,
@@ -259,8 +229,8 @@ def create_app(
     app.state.max_body_bytes = max_body_bytes
     app.state.body_timeout = body_timeout
     app.state.rate_limiter = limiter
-    app.state.openapi = msgspec.json.encode(openapi_document())
-    return Edge(app, AccessLog() if access_log else None, direct=not cors_origins)
+    app.state.openapi = msgspec.json.encode(openapi_document(routes.routes))
+    return Edge(app, routes, AccessLog() if access_log else None, cors)
 
 
 def app_from_env() -> ASGIApp:

@@ -15,7 +15,6 @@ import msgspec
 from jinja2 import Environment, PackageLoader, select_autoescape
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
-from starlette.routing import Route
 
 from parley import auth
 from parley.errors import ParleyError
@@ -132,13 +131,3 @@ async def logout(request: Request) -> Response:
     response = RedirectResponse("/dashboard", status_code=303)
     response.delete_cookie(COOKIE, path="/dashboard")
     return response
-
-
-def routes() -> list[Route]:
-    """The dashboard's routes, mounted under /dashboard."""
-    return [
-        Route("/dashboard", index, methods=["GET"]),
-        Route("/dashboard/login", login, methods=["POST"]),
-        Route("/dashboard/logout", logout, methods=["POST"]),
-        Route("/dashboard/c/{conversation_id}", conversation, methods=["GET"]),
-    ]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
 import msgspec
 
@@ -111,6 +111,54 @@ class ConversationList(msgspec.Struct):
     last_id: str | None
     has_more: bool
     object: Literal["list"] = "list"
+
+
+class ConversationListQuery(msgspec.Struct):
+    """The query parameters of ``GET /v1/conversations`` (its OpenAPI parameters)."""
+
+    metadata: Annotated[
+        dict[str, str],
+        msgspec.Meta(
+            description="Keep conversations whose metadata has every pair: metadata[KEY]=VALUE."
+        ),
+    ] = {}
+    limit: Annotated[int, msgspec.Meta(ge=MIN_LIMIT, le=MAX_LIMIT)] = DEFAULT_LIMIT
+    order: Literal["asc", "desc"] = "desc"
+    after: str | None = None
+    created_after: Annotated[
+        Annotated[int, msgspec.Meta(ge=0)] | None,
+        msgspec.Meta(description="Keep conversations created after this Unix time (exclusive)."),
+    ] = None
+    created_before: Annotated[
+        Annotated[int, msgspec.Meta(ge=0)] | None,
+        msgspec.Meta(description="Keep conversations created before this Unix time (exclusive)."),
+    ] = None
+    updated_after: Annotated[
+        Annotated[int, msgspec.Meta(ge=0)] | None,
+        msgspec.Meta(
+            description="Keep conversations updated (items or metadata) after this Unix time "
+            "(exclusive)."
+        ),
+    ] = None
+
+
+class ForkRequest(msgspec.Struct, forbid_unknown_fields=True):
+    """The body of ``POST /v1/conversations/{conversation_id}/fork`` (its OpenAPI schema)."""
+
+    after_item: Annotated[
+        str | None,
+        msgspec.Meta(description="Copy the items up to and including this one (all when absent)."),
+    ] = None
+    metadata: Annotated[
+        Annotated[dict[str, str], msgspec.Meta(max_length=MAX_METADATA_PAIRS)] | None,
+        msgspec.Meta(description="The fork's metadata; the source's when absent or null."),
+    ] = None
+
+
+class Health(msgspec.Struct):
+    """The server is up."""
+
+    status: Literal["ok"]
 
 
 class NewItem(msgspec.Struct):

@@ -4,11 +4,18 @@ from __future__ import annotations
 
 import copy
 import functools
-from typing import Any
+import inspect
+from typing import TYPE_CHECKING, Any
+
+import msgspec
+from starlette.requests import Request
+from starlette.responses import Response
 
 from parley import __version__
-from parley.openapi_extensions import TIME_PARAMETERS, add_extensions
 from parley.schema import spec
+
+if TYPE_CHECKING:
+    from parley.routing import Route
 
 _ERROR = {"$ref": "#/components/schemas/ErrorResponse"}
 
@@ -27,9 +34,22 @@ def _error_responses() -> dict[str, Any]:
     }
 
 
+# parley's wire types that are OpenAI's schemas: documented by reference to OpenAI's own.
+_OPENAI_SCHEMAS = {
+    "Conversation": "ConversationResource",
+    "DeletedConversation": "DeletedConversationResource",
+    "ItemList": "ConversationItemList",
+}
+_REF = "#/components/schemas/"
+
+
 @functools.cache
-def openapi_document() -> dict[str, Any]:
-    """The document served at ``GET /openapi.json``."""
+def openapi_document(routes: tuple[Route, ...] | None = None) -> dict[str, Any]:
+    """The document served at ``GET /openapi.json``, for ``routes`` (default: parley's table)."""
+    if routes is None:
+        from parley.routes import ROUTES
+
+        routes = ROUTES.routes
     source = spec()
     doc: dict[str, Any] = {
         "openapi": source["openapi"],
@@ -49,87 +69,117 @@ def openapi_document() -> dict[str, Any]:
         "components": copy.deepcopy(source["components"]),
     }
     errors = _error_responses()
-    for path, operations in source["paths"].items():
-        entry = copy.deepcopy(operations)
-        for operation in entry.values():
-            if isinstance(operation, dict) and "responses" in operation:
-                for status, response in errors.items():
-                    operation["responses"].setdefault(status, response)
-        doc["paths"]["/v1" + path] = entry
-    doc["components"]["schemas"]["ParleyConversationList"] = {
-        "type": "object",
-        "description": "A page of conversations (parley extension).",
-        "properties": {
-            "object": {"type": "string", "enum": ["list"]},
-            "data": {
-                "type": "array",
-                "items": {"$ref": "#/components/schemas/ConversationResource"},
-            },
-            "first_id": {"anyOf": [{"type": "string"}, {"type": "null"}]},
-            "last_id": {"anyOf": [{"type": "string"}, {"type": "null"}]},
-            "has_more": {"type": "boolean"},
-        },
-        "required": ["object", "data", "first_id", "last_id", "has_more"],
-    }
-    doc["paths"]["/v1/conversations"]["get"] = {
-        "operationId": "listConversations",
-        "summary": "List the project's conversations, filtered by metadata and time "
-        "(parley extension)",
-        "description": "Newest first (order=desc) or oldest first, by created_at then "
-        "creation in this store; keyset pages through `after`.",
-        "x-parley-extension": True,
-        "tags": ["Conversations"],
-        "parameters": [
-            {
-                "name": "metadata",
-                "in": "query",
-                "style": "deepObject",
-                "explode": True,
-                "description": "Keep conversations whose metadata has every pair: "
-                "metadata[KEY]=VALUE.",
-                "schema": {"type": "object", "additionalProperties": {"type": "string"}},
-            },
-            {
-                "name": "limit",
-                "in": "query",
-                "schema": {"type": "integer", "minimum": 1, "maximum": 100, "default": 20},
-            },
-            {"name": "order", "in": "query", "schema": {"type": "string", "enum": ["asc", "desc"]}},
-            {"name": "after", "in": "query", "schema": {"type": "string"}},
-            *TIME_PARAMETERS,
-        ],
-        "responses": {
-            "200": {
-                "description": "OK",
-                "content": {
-                    "application/json": {
-                        "schema": {"$ref": "#/components/schemas/ParleyConversationList"}
-                    }
-                },
-            },
-            **errors,
-        },
-    }
-    add_extensions(doc, errors)
-    doc["paths"]["/healthz"] = {
-        "get": {
-            "operationId": "healthz",
-            "summary": "Liveness check (no authentication)",
-            "security": [],
-            "responses": {
-                "200": {
-                    "description": "The server is up",
-                    "content": {
-                        "application/json": {
-                            "schema": {
-                                "type": "object",
-                                "properties": {"status": {"type": "string", "enum": ["ok"]}},
-                                "required": ["status"],
-                            }
-                        }
-                    },
-                }
-            },
-        }
-    }
+    schemas: dict[str, Any] = doc["components"]["schemas"]
+    for route in routes:
+        method = route.method.lower()
+        openai = source["paths"].get(route.path.removeprefix("/v1"), {})
+        if route.path.startswith("/v1/") and method in openai:
+            operation = copy.deepcopy(openai[method])
+            for status, response in errors.items():
+                operation["responses"].setdefault(status, response)
+            entry = doc["paths"].setdefault(route.path, {})
+            # Path-level fields (shared parameters) come along with the first operation.
+            entry.update({k: copy.deepcopy(v) for k, v in openai.items() if k not in _METHODS})
+        elif route.answers is not None:
+            operation = _own_operation(route, errors, schemas)
+            entry = doc["paths"].setdefault(route.path, {})
+        else:
+            continue
+        entry[method] = operation
     return doc
+
+
+_METHODS = {"get", "put", "post", "delete", "options", "head", "patch", "trace"}
+
+
+def _own_operation(route: Route, errors: dict[str, Any], schemas: dict[str, Any]) -> dict[str, Any]:
+    """An operation of parley's own, documented from the route's declared types."""
+    first, _, rest = inspect.cleandoc(route.handler.__doc__ or route.name).partition("\n")
+    # Handler docstrings open with "METHOD /path: what it does".
+    summary = first.removeprefix(f"{route.method} {route.path}").lstrip(": ").rstrip(".")
+    operation: dict[str, Any] = {
+        "operationId": route.name,
+        "summary": summary[:1].upper() + summary[1:],
+    }
+    if rest.strip():
+        operation["description"] = " ".join(rest.split())
+    if route.path.startswith("/v1/"):
+        operation["x-parley-extension"] = True
+        operation["tags"] = [route.path.split("/")[2].capitalize()]
+    else:
+        operation["security"] = []  # outside /v1 nothing asks for a key
+    parameters = [
+        {"name": name, "in": "path", "required": True, "schema": {"type": "string"}}
+        for name in (s[1:-1] for s in route.path.split("/") if s.startswith("{"))
+    ]
+    if route.query is not None:
+        parameters += _query_parameters(route.query, schemas)
+    if parameters:
+        operation["parameters"] = parameters
+    if route.body is not None:
+        body_schema = {"schema": _schema(route.body, schemas, answer=False)}
+        operation["requestBody"] = {
+            "required": False,
+            "content": {"application/json": body_schema},
+        }
+    body = {"schema": _schema(route.answers, schemas)}
+    ok = {"description": "OK", "content": {"application/json": body}}
+    operation["responses"] = {"200": ok, **(errors if route.path.startswith("/v1/") else {})}
+    return operation
+
+
+def _schema(kind: Any, schemas: dict[str, Any], *, answer: bool = True) -> dict[str, Any]:
+    """The JSON schema of ``kind``, its named parts added to ``schemas`` as Parley*."""
+    (found,), components = msgspec.json.schema_components([kind], ref_template=_REF + "{name}")
+    for name, schema in components.items():
+        if name in _OPENAI_SCHEMAS:
+            continue
+        if answer and "properties" in schema:
+            # The encoder writes every field, defaults included: an answer always has them.
+            schema = {**schema, "required": list(schema["properties"])}
+        elif not schema.get("required", True):
+            schema = {k: v for k, v in schema.items() if k != "required"}
+        schemas["Parley" + name] = _renamed(schema)
+    result: dict[str, Any] = _renamed(found)
+    return result
+
+
+def _renamed(node: Any) -> Any:
+    """``node`` with references to our components pointing at their published names."""
+    if isinstance(node, dict):
+        ref = node.get("$ref")
+        if isinstance(ref, str) and ref.startswith(_REF):
+            name = ref.removeprefix(_REF)
+            return {"$ref": _REF + _OPENAI_SCHEMAS.get(name, "Parley" + name)}
+        return {key: _renamed(value) for key, value in node.items()}
+    if isinstance(node, list):
+        return [_renamed(value) for value in node]
+    return node
+
+
+def _query_parameters(query: Any, schemas: dict[str, Any]) -> list[dict[str, Any]]:
+    """One OpenAPI query parameter per field of the Struct ``query``."""
+    (ref,), components = msgspec.json.schema_components([query], ref_template=_REF + "{name}")
+    shape = components[ref["$ref"].removeprefix(_REF)]
+    parameters = []
+    for name, schema in shape["properties"].items():
+        schema = dict(schema)
+        # A query parameter is absent rather than null.
+        options = [s for s in schema.pop("anyOf", []) if s.get("type") != "null"]
+        if options:
+            schema.update(options[0])
+        parameter: dict[str, Any] = {"name": name, "in": "query"}
+        if schema.get("default", ...) is None:
+            del schema["default"]
+        if "description" in schema:
+            parameter["description"] = schema.pop("description")
+        if schema.get("type") == "object":
+            parameter.update(style="deepObject", explode=True)
+        parameter["schema"] = _renamed(schema)
+        parameters.append(parameter)
+    return parameters
+
+
+async def openapi_json(request: Request) -> Response:
+    """parley's own OpenAPI document."""
+    return Response(request.app.state.openapi, media_type="application/json")

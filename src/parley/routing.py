@@ -1,69 +1,154 @@
-"""The /v1 dispatcher: the API's routes matched by path shape, not by regex list.
+"""Route declarations and the one lookup derived from them.
 
-Starlette's router tries each route's regex in turn and wraps the call in three middleware
-layers; for the eight conversation routes a split on "/" and one dict lookup do the same job.
-The py-spy profiles in bench/ put routing and those layers near a fifth of a keyed GET.
+A :class:`Route` says path template, method, handler and name once. :class:`RouteTable`
+builds from a list of them the segment tree the server dispatches on (a split on "/" and a
+dict lookup per segment), the Starlette routes that answer everything the tree does not
+match (404, 405 with ``Allow``, HEAD), and the list `openapi.py` documents. Starlette's
+router instead tries each route's regex in turn inside three middleware layers: the py-spy
+profiles in bench/ put that near a fifth of a keyed GET.
 """
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
+from typing import Any, NamedTuple
 
+from starlette import routing as starlette_routing
 from starlette.requests import Request
 from starlette.responses import Response
-
-from parley import api, api_extensions
+from starlette.types import Scope
 
 Endpoint = Callable[[Request], Awaitable[Response]]
 
-# (number of path segments after /v1/conversations, method) → endpoint; two-segment routes
-# are told apart by their second segment (`items`, parley's `fork`).
-_SUBROUTES: dict[tuple[str, str], Endpoint] = {
-    ("fork", "POST"): api_extensions.fork_conversation,
-}
-_TABLE: dict[tuple[int, str], Endpoint] = {
-    (0, "POST"): api.create_conversation,
-    (0, "GET"): api.list_conversations,
-    (1, "GET"): api.retrieve_conversation,
-    (1, "POST"): api.update_conversation,
-    (1, "DELETE"): api.delete_conversation,
-    (2, "POST"): api.create_items,
-    (2, "GET"): api.list_items,
-    (3, "GET"): api.retrieve_item,
-    (3, "DELETE"): api.delete_item,
-}
-_PREFIX = "/v1/conversations"
 
+class Route(NamedTuple):
+    """One route: ``path`` is a template such as ``/v1/conversations/{conversation_id}``.
 
-def match(method: str, path: str) -> tuple[Endpoint, dict[str, str]] | None:
-    """The endpoint and path parameters for a /v1 conversation route, or None.
-
-    None sends the request on to Starlette, which answers unknown URLs (404) and wrong methods
-    (405) with the error envelope.
+    ``answers`` is the msgspec type of a 200 body, ``query`` a Struct of its query parameters
+    and ``body`` one of its JSON body; `openapi.py` documents a route from them when OpenAI's
+    spec does not hold it. A route without ``answers``, outside OpenAI's spec, stays out of
+    ``/openapi.json``.
     """
-    if not path.startswith(_PREFIX):
-        return None
-    rest = path[len(_PREFIX) :]
-    if not rest:
-        parts: list[str] = []
-    elif rest[0] == "/":
-        parts = rest[1:].split("/")
-    else:
-        return None
-    count = len(parts)
-    if count > 3 or "" in parts:
-        return None
-    if count == 2 and parts[1] != "items":
-        endpoint = _SUBROUTES.get((parts[1], method))
-        return None if endpoint is None else (endpoint, {"conversation_id": parts[0]})
-    if count == 3 and parts[1] != "items":
-        return None
-    endpoint = _TABLE.get((count, method))
-    if endpoint is None:
-        return None
-    params: dict[str, str] = {}
-    if count:
-        params["conversation_id"] = parts[0]
-    if count == 3:
-        params["item_id"] = parts[2]
-    return endpoint, params
+
+    method: str
+    path: str
+    handler: Endpoint
+    name: str
+    answers: Any = None
+    query: Any = None
+    body: Any = None
+
+
+Match = tuple[Route, dict[str, str]]
+
+
+class _Node:
+    """One path segment of the tree: literal children, at most one parameter child."""
+
+    __slots__ = ("literals", "param", "param_name", "methods")
+
+    def __init__(self) -> None:
+        self.literals: dict[str, _Node] = {}
+        self.param: _Node | None = None
+        self.param_name = ""
+        self.methods: dict[str, Route] = {}
+
+
+def segments(template: str) -> list[str]:
+    """The segments of a path template; ``{name}`` ones are parameters."""
+    if not template.startswith("/") or "//" in template or template.endswith("/"):
+        raise ValueError(f"not a route template: {template!r}")
+    return template[1:].split("/")
+
+
+def _param(segment: str) -> str | None:
+    if segment.startswith("{") and segment.endswith("}"):
+        return segment[1:-1]
+    return None
+
+
+class RouteTable:
+    """Routes in declaration order, with the lookup and the Starlette routes built from them."""
+
+    def __init__(self, routes: Iterable[Route]) -> None:
+        self.routes: tuple[Route, ...] = tuple(routes)
+        self._root = _Node()
+        for route in self.routes:
+            self._add(route)
+
+    def _add(self, route: Route) -> None:
+        node = self._root
+        for segment in segments(route.path):
+            name = _param(segment)
+            if name is None:
+                node = node.literals.setdefault(segment, _Node())
+                continue
+            if node.param is None:
+                node.param, node.param_name = _Node(), name
+            elif node.param_name != name:
+                raise ValueError(f"{route.path}: {{{name}}} where others have {node.param_name}")
+            node = node.param
+        if route.method in node.methods:
+            raise ValueError(f"{route.method} {route.path} is declared twice")
+        node.methods[route.method] = route
+
+    def match(self, method: str, path: str) -> Match | None:
+        """The route and path parameters for a request, or None (Starlette answers it then).
+
+        A literal segment wins over a parameter (``/v1/conversations/search`` before
+        ``{conversation_id}``); a parameter never matches an empty segment.
+        """
+        parts = path.split("/")
+        if parts[0]:
+            return None
+        node, index, count = self._root, 1, len(parts)
+        params: dict[str, str] = {}
+        # Where a literal was taken while a parameter could have matched too: tried after.
+        forks: list[tuple[_Node, str, int, dict[str, str]]] = []
+        while True:
+            if index == count:
+                route = node.methods.get(method)
+                if route is not None:
+                    return route, params
+            else:
+                part = parts[index]
+                child = node.literals.get(part)
+                if child is not None:
+                    if node.param is not None:
+                        forks.append((node.param, node.param_name, index, dict(params)))
+                    node, index = child, index + 1
+                    continue
+                if node.param is not None and part:
+                    params[node.param_name] = part
+                    node, index = node.param, index + 1
+                    continue
+            if not forks:
+                return None
+            node, name, index, params = forks.pop()
+            params[name] = parts[index]
+            index += 1
+
+    def starlette_routes(self) -> list[starlette_routing.BaseRoute]:
+        """The same routes for Starlette, literal segments ordered before parameters."""
+        ordered = sorted(self.routes, key=_literals_first)
+        return [_StarletteRoute(route) for route in ordered]
+
+
+def _literals_first(route: Route) -> list[bool]:
+    # Starlette takes the first route that matches: at the first segment where two templates
+    # differ in kind, the literal one must come first. The sort is stable otherwise.
+    return [_param(segment) is not None for segment in segments(route.path)]
+
+
+class _StarletteRoute(starlette_routing.Route):
+    """A Starlette route that leaves its :class:`Route` in the scope, as the tree does."""
+
+    def __init__(self, route: Route) -> None:
+        super().__init__(route.path, route.handler, methods=[route.method], name=route.name)
+        self.declared = route
+
+    def matches(self, scope: Scope) -> tuple[starlette_routing.Match, Scope]:
+        match, child = super().matches(scope)
+        if match is not starlette_routing.Match.NONE:
+            child["route"] = self.declared
+        return match, child

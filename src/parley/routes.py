@@ -1,0 +1,62 @@
+"""Every route parley serves, in one table: the fast lookup, Starlette's fallback, the access
+log's route names and parley's own OpenAPI paths are all derived from it.
+
+A new route is one line here plus its handler. Where a literal segment and a parameter could
+both match (``/v1/conversations/search`` and ``/v1/conversations/{conversation_id}``), the
+literal wins whatever the order of the lines.
+"""
+
+from __future__ import annotations
+
+from parley import api, api_extensions, dashboard, openapi
+from parley.models import (
+    Conversation,
+    ConversationList,
+    ConversationListQuery,
+    ForkRequest,
+    Health,
+    Usage,
+)
+from parley.routing import Route, RouteTable
+
+CONVERSATION = "/v1/conversations/{conversation_id}"
+ITEM = CONVERSATION + "/items/{item_id}"
+
+ROUTES = RouteTable(
+    [
+        Route("GET", "/healthz", api.healthz, "healthz", answers=Health),
+        Route("GET", "/openapi.json", openapi.openapi_json, "openapi"),
+        # OpenAI's Conversations API, documented by OpenAI's spec; listing is parley's own.
+        Route("POST", "/v1/conversations", api.create_conversation, "createConversation"),
+        Route(
+            "GET",
+            "/v1/conversations",
+            api.list_conversations,
+            "listConversations",
+            answers=ConversationList,
+            query=ConversationListQuery,
+        ),
+        Route("GET", CONVERSATION, api.retrieve_conversation, "getConversation"),
+        Route("POST", CONVERSATION, api.update_conversation, "updateConversation"),
+        Route("DELETE", CONVERSATION, api.delete_conversation, "deleteConversation"),
+        Route("POST", CONVERSATION + "/items", api.create_items, "createConversationItems"),
+        Route("GET", CONVERSATION + "/items", api.list_items, "listConversationItems"),
+        Route("GET", ITEM, api.retrieve_item, "getConversationItem"),
+        Route("DELETE", ITEM, api.delete_item, "deleteConversationItem"),
+        # parley's own, documented from the types given here.
+        Route(
+            "POST",
+            CONVERSATION + "/fork",
+            api_extensions.fork_conversation,
+            "forkConversation",
+            answers=Conversation,
+            body=ForkRequest,
+        ),
+        Route("GET", "/v1/usage", api_extensions.usage, "getUsage", answers=Usage),
+        # The dashboard: HTML pages, not part of /openapi.json.
+        Route("GET", "/dashboard", dashboard.index, "dashboard"),
+        Route("POST", "/dashboard/login", dashboard.login, "dashboardLogin"),
+        Route("POST", "/dashboard/logout", dashboard.logout, "dashboardLogout"),
+        Route("GET", "/dashboard/c/{conversation_id}", dashboard.conversation, "dashboardPage"),
+    ]
+)
