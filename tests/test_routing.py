@@ -129,7 +129,8 @@ def test_a_new_route_is_one_line_served_fast_and_documented(tmp_path: Path) -> N
             document = (await app.http.get("/openapi.json")).json()
             operation = document["paths"]["/v1/conversations/{conversation_id}/stats"]["get"]
             assert operation["operationId"] == "getStats"
-            assert operation["summary"] == "How many items it holds."
+            assert operation["parameters"][0]["name"] == "conversation_id"
+            assert operation["summary"] == "How many items it holds"
             schema = operation["responses"]["200"]["content"]["application/json"]["schema"]
             assert schema == {"$ref": "#/components/schemas/ParleyStats"}
             assert document["components"]["schemas"]["ParleyStats"]["required"] == [
