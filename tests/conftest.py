@@ -206,3 +206,15 @@ def http(server: LiveServer, api_key: str) -> Iterator[httpx.Client]:
         base_url=server.url, headers={"Authorization": f"Bearer {api_key}"}, timeout=30
     ) as raw:
         yield raw
+
+
+@pytest.fixture(params=_backends())
+def empty_database(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A fresh, empty database of each backend, for a test that starts servers of its own."""
+    if request.param == "sqlite":
+        yield str(tmp_path / "parley.db")
+        return
+    from tests.pg import fresh_database
+
+    with fresh_database() as url:
+        yield url

@@ -74,3 +74,29 @@ def test_bad_queries_get_the_envelope(http: httpx.Client) -> None:
     assert answer.json()["error"]["param"] == "metadata"
     answer = http.get("/v1/conversations", params={"after": "conv_nope"})
     assert answer.status_code == 404
+
+
+def test_repeated_filter_pairs_count_once(
+    server: LiveServer, client: openai.OpenAI, http: httpx.Client
+) -> None:
+    conv = _create(client, {"none": "y"})
+    # One 17 KB URL repeating a pair 900 times once held the whole server for 99 s;
+    # 1,000 repeats were a 500 on SQLite ("Expression tree is too large").
+    query = "&".join(["metadata%5Bnone%5D=y"] * 1100)
+    answer = http.get(f"/v1/conversations?{query}", timeout=10)
+    assert answer.status_code == 200, answer.text
+    assert [c["id"] for c in answer.json()["data"]] == [conv]
+    assert httpx.get(f"{server.url}/healthz", timeout=5).status_code == 200
+
+
+def test_more_than_sixteen_distinct_pairs_is_a_400(http: httpx.Client) -> None:
+    params = [(f"metadata[k{i}]", "v") for i in range(16)]
+    assert http.get("/v1/conversations", params=params).status_code == 200
+    answer = http.get("/v1/conversations", params=[*params, ("metadata[k0]", "w")])
+    assert answer.status_code == 400
+    error = answer.json()["error"]
+    assert error["code"] == "object_above_max_properties" and error["param"] == "metadata"
+    assert "at most 16" in error["message"] and "17" in error["message"]
+    too_long = http.get("/v1/conversations", params={f"metadata[{'k' * 65}]": "v"})
+    assert too_long.status_code == 400
+    assert too_long.json()["error"]["code"] == "string_above_max_length"

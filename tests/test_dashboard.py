@@ -63,3 +63,15 @@ def test_lists_searches_and_shows_a_conversation(
 
     browser.post("/dashboard/logout")
     assert 'name="key"' in browser.get("/dashboard").text
+
+
+def test_search_is_held_to_sixteen_pairs_like_the_api(
+    server: LiveServer, client: openai.OpenAI, api_key: str, browser: httpx.Client
+) -> None:
+    conv = client.conversations.create(metadata={"a": "1"})
+    _sign_in(browser, api_key)
+    repeated = browser.get("/dashboard", params={"q": " ".join(["a=1"] * 900)})
+    assert repeated.status_code == 200 and conv.id in repeated.text
+    many = " ".join(f"k{i}=v" for i in range(17))
+    refused = browser.get("/dashboard", params={"q": many})
+    assert refused.status_code == 400 and "at most 16" in refused.text

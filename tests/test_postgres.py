@@ -164,9 +164,10 @@ _POPULATE = [
 _HOT = {
     "project_for_key": (postgres.SQL_PROJECT_FOR_KEY, "'\\x00'::bytea"),
     "retrieve_conversation": (postgres.SQL_RETRIEVE_CONVERSATION, "'conv_7', 'proj_8'"),
-    "update_conversation": (
-        postgres.SQL_UPDATE_CONVERSATION,
-        "'conv_7', 'proj_8', '{}'::bytea, 1, ARRAY['a'::bytea], ARRAY['b'::bytea]",
+    "update_conversation": (postgres.SQL_UPDATE_CONVERSATION, "'conv_7', 'proj_8', '{}'::bytea, 1"),
+    "reindex_metadata": (
+        postgres.SQL_REINDEX_METADATA,
+        "7, 'proj_8', ARRAY['a'::bytea], ARRAY['b'::bytea], 1",
     ),
     "create_items": (
         postgres.SQL_CREATE_ITEMS,

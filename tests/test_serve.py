@@ -325,3 +325,68 @@ def test_max_body_bytes_flag_bounds_the_body(tmp_path: Path, limit: int) -> None
         )
     finally:
         assert stop_server(server) == 0
+
+
+def test_four_servers_starting_at_once_with_one_fixed_key_all_serve(
+    empty_database: str, tmp_path: Path
+) -> None:
+    """N replicas of one deployment start together with one --api-key: none dies on it."""
+    key = "sk-replicated-key"
+    commands = []
+    for index in range(4):
+        port = free_port()
+        command = [sys.executable, "-m", "parley", "serve", "--host", "127.0.0.1"]
+        command += ["--port", str(port), "--database", empty_database, "--api-key", key]
+        commands.append((port, command, tmp_path / f"serve-{index}.log"))
+    env = {k: v for k, v in os.environ.items() if k != "PARLEY_API_KEY"}
+    processes = []
+    for port, command, log in commands:
+        with log.open("wb") as out:
+            processes.append(
+                (port, log, subprocess.Popen(command, stdout=out, stderr=out, env=env))
+            )
+    try:
+        for port, log, process in processes:
+            deadline = time.monotonic() + 60
+            while True:
+                assert process.poll() is None, f"a replica died at start:\n{log.read_text()}"
+                try:
+                    if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
+                        break
+                except httpx.HTTPError:
+                    pass
+                assert time.monotonic() < deadline, log.read_text()
+                time.sleep(0.05)
+            with openai.OpenAI(base_url=f"http://127.0.0.1:{port}/v1", api_key=key) as sdk:
+                assert sdk.conversations.create().id.startswith("conv_")
+    finally:
+        for _, _, process in processes:
+            process.send_signal(signal.SIGTERM)
+        for _, _, process in processes:
+            try:
+                process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+
+
+def test_a_revoked_fixed_key_stops_the_start_with_a_clear_message(tmp_path: Path) -> None:
+    database = str(tmp_path / "parley.db")
+    live = start_server(database, tmp_path / "first.log", api_key="sk-fixed-then-revoked")
+    stop_server(live)
+    listed = _parley("keys", "list", "--database", database, "--json")
+    assert listed.returncode == 0, listed.stderr
+    key_id = json.loads(listed.stdout.splitlines()[0])["id"]
+    assert _parley("keys", "revoke", key_id, "--database", database).returncode == 0
+    again = _parley(
+        "serve",
+        "--port",
+        str(free_port()),
+        "--database",
+        database,
+        "--api-key",
+        "sk-fixed-then-revoked",
+    )
+    assert again.returncode != 0
+    assert "cannot start" in again.stderr and "revoked" in again.stderr
+    assert "Traceback" not in again.stderr

@@ -4,12 +4,14 @@ database per test, calling the store's methods directly."""
 from __future__ import annotations
 
 import asyncio
+import json
+import time
 from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 
 import pytest
 
-from parley.errors import InvalidRequest, NotFound
+from parley.errors import InvalidRequest, NotFound, ServiceUnavailable
 from parley.models import NewItem
 from parley.store import Store, open_store
 from tests.conftest import POSTGRES_URL
@@ -317,3 +319,77 @@ async def test_keys_resolve_to_their_project_until_revoked(store: Store) -> None
     assert set(listed) == {"key_1", "key_2"} and await store.count_api_keys() == 2
     assert listed["key_1"].revoked_at is not None and listed["key_2"].revoked_at is None
     assert listed["key_1"].project == "acme"
+
+
+@contract
+async def test_concurrent_updates_leave_the_index_equal_to_the_metadata(store: Store) -> None:
+    """After a storm of concurrent updates, a metadata filter finds the conversation for
+    exactly the pairs its stored metadata holds (PostgreSQL once kept stale index rows)."""
+    project = await store.ensure_project("acme")
+    await store.create_conversation(project, "conv_1", 1, b'{"a":"1"}', [])
+    await store.create_conversation(project, "conv_2", 2, b'{"a":"1"}', [])  # never updated
+    written: set[tuple[str, str]] = {("a", "1")}
+    for round_ in range(10):
+        bodies = [{f"r{round_}": str(i), "b": str(i), "shared": "x"} for i in range(30)]
+        await asyncio.gather(
+            *(
+                store.update_conversation(project, "conv_1", json.dumps(body).encode())
+                for body in bodies
+            )
+        )
+        written |= {pair for body in bodies for pair in body.items()}
+        stored = json.loads((await store.retrieve_conversation(project, "conv_1")).metadata)
+        assert stored in bodies
+        for pair in sorted(written):
+            page = await store.list_conversations(
+                project, metadata=[pair], after=None, limit=10, order="asc"
+            )
+            found = "conv_1" in [c.id for c in page.conversations]
+            assert found == (stored.get(pair[0]) == pair[1]), (round_, pair, stored)
+    page = await store.list_conversations(
+        project, metadata=[("a", "1")], after=None, limit=10, order="asc"
+    )
+    assert [c.id for c in page.conversations] == ["conv_2"]
+
+
+def test_a_runaway_read_is_cancelled_at_its_budget_and_others_go_on(store_url: str) -> None:
+    """A read past ``statement_timeout`` ends in a 503 on both backends, and while it runs the
+    event loop serves others (SQLite reads once ran on the loop for as long as they took)."""
+
+    async def main() -> None:
+        store = open_store(store_url, statement_timeout=0.5)
+        await store.open()
+        try:
+            project = await store.ensure_project("acme")
+            for n in range(2000):
+                await store.create_conversation(project, f"conv_{n}", n, b'{"a":"1"}', [])
+            ticks = 0
+
+            async def tick() -> None:
+                nonlocal ticks
+                while True:
+                    await asyncio.sleep(0.01)
+                    ticks += 1
+
+            ticker = asyncio.create_task(tick())
+            # Every candidate row passes 400 checks, then fails the last: seconds of work.
+            runaway = [("a", "1")] * 400 + [("z", "0")]
+            began = time.monotonic()
+            with pytest.raises(ServiceUnavailable) as caught:
+                await store.list_conversations(
+                    project, metadata=runaway, after=None, limit=10, order="asc"
+                )
+            waited = time.monotonic() - began
+            ticker.cancel()
+            assert caught.value.code == "query_timeout" and caught.value.status == 503
+            assert waited < 5
+            assert ticks >= 10  # the loop went on while the read ran
+            # The store is still fine for the next, ordinary read.
+            page = await store.list_conversations(
+                project, metadata=[("a", "1")], after=None, limit=3, order="desc"
+            )
+            assert [c.id for c in page.conversations] == ["conv_1999", "conv_1998", "conv_1997"]
+        finally:
+            await store.close()
+
+    asyncio.run(main())

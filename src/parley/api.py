@@ -25,7 +25,7 @@ from parley.errors import (
     unknown_parameter,
 )
 from parley.items import ItemReference, check_items_array, copy_item, parse_items
-from parley.metadata import encode_metadata
+from parley.metadata import encode_metadata, metadata_filter
 from parley.models import (
     DEFAULT_LIMIT,
     INCLUDE_VALUES,
@@ -290,9 +290,7 @@ def parse_metadata_filter(request: Request) -> list[tuple[str, str]]:
                 param=key,
                 code="invalid_value",
             )
-    if pairs:
-        encode_metadata(dict(pairs), "metadata")
-    return pairs
+    return metadata_filter(pairs)
 
 
 def parse_time_filter(request: Request) -> TimeFilter:

@@ -239,9 +239,9 @@ def app_from_env() -> ASGIApp:
     database = os.environ.get("PARLEY_DATABASE", "parley.db")
     # `parley serve` migrated already; workers only open the database.
     options["migrate"] = os.environ.get("PARLEY_MIGRATE", "1") == "1"
+    options["statement_timeout"] = float(os.environ.get("PARLEY_STATEMENT_TIMEOUT") or 30)
     if database.startswith(("postgres://", "postgresql://")):
         options["pool_size"] = int(os.environ.get("PARLEY_POOL_SIZE") or 10)
-        options["statement_timeout"] = float(os.environ.get("PARLEY_STATEMENT_TIMEOUT") or 30)
     else:
         options["synchronous"] = os.environ.get("PARLEY_SQLITE_SYNCHRONOUS", "FULL")
     return create_app(

@@ -9,7 +9,7 @@ from __future__ import annotations
 import hashlib
 
 from parley import ids
-from parley.errors import AuthenticationFailed
+from parley.errors import AuthenticationFailed, KeyExists, ParleyError
 from parley.models import ApiKeyInfo
 from parley.store import Store
 
@@ -49,10 +49,22 @@ async def create_key(
 
 
 async def ensure_key(store: Store, key: str, project: str = DEFAULT_PROJECT) -> bool:
-    """Register ``key`` for ``project`` unless it is already active; True if it was added."""
+    """Register ``key`` for ``project`` unless it is already active; True if it was added.
+
+    A no-op under any interleaving: N replicas starting at once with one ``--api-key`` all
+    try, one inserts, the others find it there.
+    """
     if await store.project_for_key(hash_key(key)) is not None:
         return False
-    await create_key(store, project, name="fixed key (--api-key)", key=key)
+    try:
+        await create_key(store, project, name="fixed key (--api-key)", key=key)
+    except KeyExists:
+        if await store.project_for_key(hash_key(key)) is not None:
+            return False  # another process registered it between our check and insert
+        raise ParleyError(
+            "the fixed API key was revoked (`parley keys revoke`); pass a new one instead.",
+            code="key_revoked",
+        ) from None
     return True
 
 

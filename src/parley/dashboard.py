@@ -18,6 +18,7 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response
 
 from parley import auth
 from parley.errors import ParleyError
+from parley.metadata import metadata_filter
 from parley.store import Store
 
 COOKIE = "parley_key"
@@ -56,7 +57,8 @@ def _filters(request: Request) -> list[tuple[str, str]]:
         key, sep, value = token.partition("=")
         if sep and key:
             pairs.append((key, value))
-    return pairs
+    # The API's rule: repeats dropped, at most 16 pairs, each checked like metadata.
+    return metadata_filter(pairs, "q")
 
 
 async def index(request: Request) -> Response:
@@ -65,9 +67,9 @@ async def index(request: Request) -> Response:
     if project is None:
         return _render("login.html")
     store: Store = request.app.state.store
-    filters = _filters(request)
     after = request.query_params.get("after") or None
     try:
+        filters = _filters(request)
         page = await store.list_conversations(
             project, metadata=filters, after=after, limit=_PAGE, order="desc"
         )

@@ -96,6 +96,12 @@ class PayloadTooLarge(ParleyError):
     status = 413
 
 
+class KeyExists(ParleyError):
+    """409: a key with this hash is registered already (revoked or not)."""
+
+    status = 409
+
+
 class RateLimited(ParleyError):
     """429: too many requests for this key."""
 
@@ -120,6 +126,15 @@ class InternalError(ParleyError):
 def conversation_not_found(conversation_id: str) -> NotFound:
     """The 404 OpenAI answers for an unknown conversation."""
     return NotFound(f"Conversation with id '{conversation_id}' not found.")
+
+
+def query_timeout(budget: float) -> ServiceUnavailable:
+    """The 503 for a read cancelled at the end of its time budget (both backends)."""
+    return ServiceUnavailable(
+        f"The request took longer than this server allows for one query ({budget:g} s) and "
+        "was cancelled. Narrow it (for example fewer metadata filter pairs) and retry.",
+        code="query_timeout",
+    )
 
 
 def duplicate_item(item_id: str, index: int) -> InvalidRequest:

@@ -129,7 +129,8 @@ async def _bootstrap(database: str, api_key: str | None, project: str) -> str | 
     default=30.0,
     show_default=True,
     type=click.FloatRange(0),
-    help="PostgreSQL: seconds a statement may run before it is cancelled (0: no limit).",
+    help="Seconds one database query may run before it is cancelled with a 503 (0: no "
+    "limit). On SQLite a read past 20 ms leaves the event loop, so others are still served.",
 )
 def serve(
     host: str,

@@ -38,7 +38,11 @@ class Store(Protocol):
     async def add_api_key(
         self, *, key_id: str, project: str, name: str, hint: str, key_hash: bytes
     ) -> ApiKeyInfo:
-        """Record a new key (its hash only) for ``project`` (a project name)."""
+        """Record a new key (its hash only) for ``project`` (a project name).
+
+        Raises :class:`parley.errors.KeyExists` when a key with this hash exists, revoked or
+        not, whoever inserted it first (no check-then-insert race between processes).
+        """
 
     async def project_for_key(self, key_hash: bytes) -> str | None:
         """The project id of an active key with this hash, else None."""

@@ -2,7 +2,8 @@
 
 Writes go to the writer thread (``sqlite_writer``). Reads run on the event loop's own
 connection, inside a shared snapshot: a keyed SQLite read takes microseconds, far less than
-a hop to a thread would.
+a hop to a thread would. A read that runs long moves off the loop, under a time budget
+(``sqlite_reader``).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import msgspec
 from parley import ids
 from parley.errors import (
     InvalidRequest,
+    KeyExists,
     ParleyError,
     conversation_not_found,
     item_not_found,
@@ -37,6 +39,7 @@ from parley.store import shared
 from parley.store import sqlite_extensions as extensions
 from parley.store.base import Order
 from parley.store.shared import repeated_item
+from parley.store.sqlite_reader import Reader
 from parley.store.sqlite_writer import Writer
 
 T = TypeVar("T")
@@ -118,12 +121,20 @@ def _statements(sql: str) -> list[str]:
 class SQLiteStore:
     """The embedded default backend."""
 
-    def __init__(self, path: str, *, synchronous: str = "FULL", migrate: bool = True) -> None:
+    def __init__(
+        self,
+        path: str,
+        *,
+        synchronous: str = "FULL",
+        migrate: bool = True,
+        statement_timeout: float = 30.0,
+    ) -> None:
         if synchronous.upper() not in ("FULL", "NORMAL", "EXTRA", "OFF"):
             raise ValueError(f"unknown synchronous setting {synchronous!r}")
         self.path = path
         self._migrate = migrate
         self._writer = Writer(path, synchronous.upper(), _connect)
+        self._reads = Reader(path, _connect, statement_timeout)
         self._read: sqlite3.Connection | None = None
         self._auth: sqlite3.Connection | None = None
         self._snapshot_generation = -1
@@ -132,14 +143,14 @@ class SQLiteStore:
     async def open(self) -> None:
         if self._migrate:
             migrate(self.path)
-        self._read = _connect(self.path)
-        self._read.execute("PRAGMA query_only = ON")
-        self._auth = _connect(self.path)
-        self._auth.execute("PRAGMA query_only = ON")
+        self._read = self._reads.connection()
+        self._auth = self._reads.connection()
+        self._reads.open()
         self._writer.start()
 
     async def close(self) -> None:
         await self._writer.stop()
+        self._reads.close()
         for conn in (self._read, self._auth):
             if conn is not None:
                 conn.close()
@@ -167,19 +178,16 @@ class SQLiteStore:
             self._snapshot_until = now + SNAPSHOT_AGE
         return conn
 
+    def _renew(self) -> None:
+        self._snapshot_until = 0.0
+
+    async def _read_op(self, op: Callable[[sqlite3.Connection], T]) -> T:
+        """Run the read ``op`` in the shared snapshot, within the read time budget."""
+        return await self._reads.run(op, self._reader, self._renew)
+
     async def _write(self, op: Callable[[sqlite3.Connection], T], *, isolated: bool = True) -> T:
         result: T = await self._writer.submit(op, isolated=isolated)
         return result
-
-    def _conversation_seq(self, project: str, conversation_id: str) -> int:
-        row = self._reader.execute(
-            "SELECT seq FROM conversations WHERE id = ? AND project_id = ?",
-            (conversation_id, project),
-        ).fetchone()
-        if row is None:
-            raise conversation_not_found(conversation_id)
-        seq: int = row[0]
-        return seq
 
     # -- projects and keys ---------------------------------------------------------------
 
@@ -196,11 +204,13 @@ class SQLiteStore:
 
         def op(conn: sqlite3.Connection) -> ApiKeyInfo:
             project_id = _ensure_project(conn, project)
-            conn.execute(
+            inserted = conn.execute(
                 "INSERT INTO api_keys (id, project_id, name, hint, key_hash, created_at) "
-                "VALUES (?, ?, ?, ?, ?, ?)",
+                "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (key_hash) DO NOTHING",
                 (key_id, project_id, name, hint, key_hash, now),
             )
+            if inserted.rowcount == 0:
+                raise _key_exists()
             return ApiKeyInfo(key_id, project, name, hint, now)
 
         return await self._write(op)
@@ -212,19 +222,26 @@ class SQLiteStore:
         conn = self._auth
         if conn is None:
             raise RuntimeError("the store is not open")
-        row = conn.execute(
-            "SELECT project_id FROM api_keys WHERE key_hash = ? AND revoked_at IS NULL",
-            (key_hash,),
-        ).fetchone()
-        return None if row is None else str(row[0])
+
+        def op(conn: sqlite3.Connection) -> str | None:
+            row = conn.execute(
+                "SELECT project_id FROM api_keys WHERE key_hash = ? AND revoked_at IS NULL",
+                (key_hash,),
+            ).fetchone()
+            return None if row is None else str(row[0])
+
+        return await self._reads.run(op, conn, _nothing)
 
     async def list_api_keys(self) -> list[ApiKeyInfo]:
-        rows = self._reader.execute(
-            "SELECT k.id, p.name, k.name, k.hint, k.created_at, k.revoked_at "
-            "FROM api_keys k JOIN projects p ON p.id = k.project_id "
-            "ORDER BY k.created_at DESC, k.id DESC"
-        ).fetchall()
-        return [ApiKeyInfo(*row) for row in rows]
+        def op(conn: sqlite3.Connection) -> list[ApiKeyInfo]:
+            rows = conn.execute(
+                "SELECT k.id, p.name, k.name, k.hint, k.created_at, k.revoked_at "
+                "FROM api_keys k JOIN projects p ON p.id = k.project_id "
+                "ORDER BY k.created_at DESC, k.id DESC"
+            ).fetchall()
+            return [ApiKeyInfo(*row) for row in rows]
+
+        return await self._read_op(op)
 
     async def revoke_api_key(self, key_id: str) -> bool:
         now = int(time.time())
@@ -239,8 +256,10 @@ class SQLiteStore:
         return await self._write(op)
 
     async def count_api_keys(self) -> int:
-        row = self._reader.execute("SELECT count(*) FROM api_keys").fetchone()
-        return int(row[0])
+        def op(conn: sqlite3.Connection) -> int:
+            return int(conn.execute("SELECT count(*) FROM api_keys").fetchone()[0])
+
+        return await self._read_op(op)
 
     # -- conversations -------------------------------------------------------------------
 
@@ -265,13 +284,16 @@ class SQLiteStore:
         return await self._write(op, isolated=False)
 
     async def retrieve_conversation(self, project: str, conversation_id: str) -> ConversationRecord:
-        row = self._reader.execute(
-            "SELECT created_at, metadata FROM conversations WHERE id = ? AND project_id = ?",
-            (conversation_id, project),
-        ).fetchone()
-        if row is None:
-            raise conversation_not_found(conversation_id)
-        return ConversationRecord(conversation_id, row[0], row[1])
+        def op(conn: sqlite3.Connection) -> ConversationRecord:
+            row = conn.execute(
+                "SELECT created_at, metadata FROM conversations WHERE id = ? AND project_id = ?",
+                (conversation_id, project),
+            ).fetchone()
+            if row is None:
+                raise conversation_not_found(conversation_id)
+            return ConversationRecord(conversation_id, row[0], row[1])
+
+        return await self._read_op(op)
 
     async def update_conversation(
         self, project: str, conversation_id: str, metadata: bytes
@@ -315,14 +337,16 @@ class SQLiteStore:
         order: Order,
         times: TimeFilter = NO_TIME_FILTER,
     ) -> ConversationPage:
-        reader = self._reader
-        cursor = None if after is None else extensions.list_cursor(reader, project, after)
-        sql, params = extensions.conversations_query(
-            project, metadata, order, times, cursor, limit + 1
-        )
-        rows = reader.execute(sql, params).fetchall()
-        records = [ConversationRecord(*row) for row in rows[:limit]]
-        return ConversationPage(records, len(rows) > limit)
+        def op(conn: sqlite3.Connection) -> ConversationPage:
+            cursor = None if after is None else extensions.list_cursor(conn, project, after)
+            sql, params = extensions.conversations_query(
+                project, metadata, order, times, cursor, limit + 1
+            )
+            rows = conn.execute(sql, params).fetchall()
+            records = [ConversationRecord(*row) for row in rows[:limit]]
+            return ConversationPage(records, len(rows) > limit)
+
+        return await self._read_op(op)
 
     async def fork_conversation(
         self,
@@ -347,7 +371,7 @@ class SQLiteStore:
         return await self._write(op)
 
     async def usage(self, project: str) -> Usage:
-        return extensions.usage(self._reader, project)
+        return await self._read_op(lambda conn: extensions.usage(conn, project))
 
     # -- items ---------------------------------------------------------------------------
 
@@ -379,17 +403,6 @@ class SQLiteStore:
         limit: int,
         order: Order,
     ) -> ItemPage:
-        reader = self._reader
-        seq = self._conversation_seq(project, conversation_id)
-        if after is None:
-            start = -1 if order == "asc" else _LAST
-        else:
-            row = reader.execute(
-                "SELECT position FROM items WHERE conversation = ? AND id = ?", (seq, after)
-            ).fetchone()
-            if row is None:
-                raise item_not_found(after)
-            start = row[0]
         if order == "asc":
             sql = (
                 "SELECT id, data FROM items WHERE conversation = ? AND position > ? "
@@ -400,19 +413,35 @@ class SQLiteStore:
                 "SELECT id, data FROM items WHERE conversation = ? AND position < ? "
                 "ORDER BY position DESC LIMIT ?"
             )
-        rows = reader.execute(sql, (seq, start, limit + 1)).fetchall()
-        has_more = len(rows) > limit
-        return ItemPage(rows[:limit], has_more)
+
+        def op(conn: sqlite3.Connection) -> ItemPage:
+            seq = _conversation_seq(conn, project, conversation_id)
+            if after is None:
+                start = -1 if order == "asc" else _LAST
+            else:
+                row = conn.execute(
+                    "SELECT position FROM items WHERE conversation = ? AND id = ?", (seq, after)
+                ).fetchone()
+                if row is None:
+                    raise item_not_found(after)
+                start = row[0]
+            rows = conn.execute(sql, (seq, start, limit + 1)).fetchall()
+            return ItemPage(rows[:limit], len(rows) > limit)
+
+        return await self._read_op(op)
 
     async def retrieve_item(self, project: str, conversation_id: str, item_id: str) -> bytes:
-        seq = self._conversation_seq(project, conversation_id)
-        row = self._reader.execute(
-            "SELECT data FROM items WHERE conversation = ? AND id = ?", (seq, item_id)
-        ).fetchone()
-        if row is None:
-            raise item_not_found(item_id)
-        data: bytes = row[0]
-        return data
+        def op(conn: sqlite3.Connection) -> bytes:
+            seq = _conversation_seq(conn, project, conversation_id)
+            row = conn.execute(
+                "SELECT data FROM items WHERE conversation = ? AND id = ?", (seq, item_id)
+            ).fetchone()
+            if row is None:
+                raise item_not_found(item_id)
+            data: bytes = row[0]
+            return data
+
+        return await self._read_op(op)
 
     async def delete_item(
         self, project: str, conversation_id: str, item_id: str
@@ -442,12 +471,34 @@ class SQLiteStore:
         return await self._write(op, isolated=False)
 
     async def find_item(self, project: str, item_id: str) -> bytes | None:
-        row = self._reader.execute(
-            "SELECT i.data FROM items i JOIN conversations c ON c.seq = i.conversation "
-            "WHERE i.id = ? AND c.project_id = ? ORDER BY i.seq DESC LIMIT 1",
-            (item_id, project),
-        ).fetchone()
-        return None if row is None else bytes(row[0])
+        def op(conn: sqlite3.Connection) -> bytes | None:
+            row = conn.execute(
+                "SELECT i.data FROM items i JOIN conversations c ON c.seq = i.conversation "
+                "WHERE i.id = ? AND c.project_id = ? ORDER BY i.seq DESC LIMIT 1",
+                (item_id, project),
+            ).fetchone()
+            return None if row is None else bytes(row[0])
+
+        return await self._read_op(op)
+
+
+def _key_exists() -> KeyExists:
+    return KeyExists("An API key with this value is registered already.", code="key_exists")
+
+
+def _nothing() -> None:
+    return None
+
+
+def _conversation_seq(conn: sqlite3.Connection, project: str, conversation_id: str) -> int:
+    row = conn.execute(
+        "SELECT seq FROM conversations WHERE id = ? AND project_id = ?",
+        (conversation_id, project),
+    ).fetchone()
+    if row is None:
+        raise conversation_not_found(conversation_id)
+    seq: int = row[0]
+    return seq
 
 
 def _ensure_project(conn: sqlite3.Connection, name: str) -> str:
