@@ -71,6 +71,26 @@ def test_a_literal_segment_wins_over_a_parameter_whatever_the_order() -> None:
     ]
 
 
+def test_a_final_path_parameter_takes_the_rest_of_the_path() -> None:
+    table = RouteTable(
+        [
+            Route("GET", "/v1/models", _nothing, "list"),
+            Route("GET", "/v1/models/{model:path}", _nothing, "get"),
+            Route("GET", "/v1/models/{model}/card", _nothing, "card"),
+            Route("GET", "/v1/models/latest", _nothing, "latest"),
+        ]
+    )
+    assert _names(table, "GET", "/v1/models") == ("list", {})
+    assert _names(table, "GET", "/v1/models/gpt-4o") == ("get", {"model": "gpt-4o"})
+    assert _names(table, "GET", "/v1/models/org/name/v2") == ("get", {"model": "org/name/v2"})
+    assert _names(table, "GET", "/v1/models/x/card") == ("card", {"model": "x"})
+    assert _names(table, "GET", "/v1/models/latest") == ("latest", {})
+    assert _names(table, "GET", "/v1/models/latest/more") == ("get", {"model": "latest/more"})
+    assert table.match("POST", "/v1/models/x") is None
+    with pytest.raises(ValueError, match="only a final"):
+        RouteTable([Route("GET", "/a/{x:path}/b", _nothing, "a")])
+
+
 def test_a_table_refuses_what_it_could_not_tell_apart() -> None:
     with pytest.raises(ValueError, match="declared twice"):
         RouteTable([Route("GET", "/a", _nothing, "a"), Route("GET", "/a", _nothing, "b")])
@@ -155,3 +175,17 @@ def test_the_document_lists_exactly_the_tables_api_routes() -> None:
         (r.method, r.path) for r in ROUTES.routes if not r.path.startswith(("/dash", "/openapi"))
     }
     assert documented == declared
+
+
+def test_a_path_parameter_is_documented_without_its_convertor() -> None:
+    from parley.openapi import openapi_document
+
+    route = Route("GET", "/v1/models/{model:path}", api.healthz, "getModel", answers=Stats)
+    document = openapi_document((route,))
+    operation = document["paths"]["/v1/models/{model}"]["get"]
+    assert operation["parameters"][0] == {
+        "name": "model",
+        "in": "path",
+        "required": True,
+        "schema": {"type": "string"},
+    }

@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import functools
 import inspect
+import re
 from typing import TYPE_CHECKING, Any
 
 import msgspec
@@ -41,6 +42,7 @@ _OPENAI_SCHEMAS = {
     "ItemList": "ConversationItemList",
 }
 _REF = "#/components/schemas/"
+_CONVERTOR = re.compile(r":\w+}")
 
 
 @functools.cache
@@ -72,17 +74,18 @@ def openapi_document(routes: tuple[Route, ...] | None = None) -> dict[str, Any]:
     schemas: dict[str, Any] = doc["components"]["schemas"]
     for route in routes:
         method = route.method.lower()
-        openai = source["paths"].get(route.path.removeprefix("/v1"), {})
+        path = _CONVERTOR.sub("}", route.path)  # OpenAPI has no `{name:path}`
+        openai = source["paths"].get(path.removeprefix("/v1"), {})
         if route.path.startswith("/v1/") and method in openai:
             operation = copy.deepcopy(openai[method])
             for status, response in errors.items():
                 operation["responses"].setdefault(status, response)
-            entry = doc["paths"].setdefault(route.path, {})
+            entry = doc["paths"].setdefault(path, {})
             # Path-level fields (shared parameters) come along with the first operation.
             entry.update({k: copy.deepcopy(v) for k, v in openai.items() if k not in _METHODS})
         elif route.answers is not None:
             operation = _own_operation(route, errors, schemas)
-            entry = doc["paths"].setdefault(route.path, {})
+            entry = doc["paths"].setdefault(path, {})
         else:
             continue
         entry[method] = operation
@@ -110,7 +113,7 @@ def _own_operation(route: Route, errors: dict[str, Any], schemas: dict[str, Any]
         operation["security"] = []  # outside /v1 nothing asks for a key
     parameters = [
         {"name": name, "in": "path", "required": True, "schema": {"type": "string"}}
-        for name in (s[1:-1] for s in route.path.split("/") if s.startswith("{"))
+        for name in (s[1:-1] for s in _CONVERTOR.sub("}", route.path).split("/") if s[:1] == "{")
     ]
     if route.query is not None:
         parameters += _query_parameters(route.query, schemas)

@@ -45,12 +45,15 @@ Match = tuple[Route, dict[str, str]]
 class _Node:
     """One path segment of the tree: literal children, at most one parameter child."""
 
-    __slots__ = ("literals", "param", "param_name", "methods")
+    __slots__ = ("literals", "param", "param_name", "rest", "rest_name", "methods")
 
     def __init__(self) -> None:
         self.literals: dict[str, _Node] = {}
         self.param: _Node | None = None
         self.param_name = ""
+        # A final `{name:path}` segment: the rest of the path, slashes included.
+        self.rest: _Node | None = None
+        self.rest_name = ""
         self.methods: dict[str, Route] = {}
 
 
@@ -67,6 +70,9 @@ def _param(segment: str) -> str | None:
     return None
 
 
+_REST = ":path"
+
+
 class RouteTable:
     """Routes in declaration order, with the lookup and the Starlette routes built from them."""
 
@@ -78,11 +84,22 @@ class RouteTable:
 
     def _add(self, route: Route) -> None:
         node = self._root
-        for segment in segments(route.path):
+        parts = segments(route.path)
+        for position, segment in enumerate(parts):
             name = _param(segment)
             if name is None:
                 node = node.literals.setdefault(segment, _Node())
                 continue
+            if name.endswith(_REST) and position == len(parts) - 1:
+                name = name.removesuffix(_REST)
+                if node.rest is None:
+                    node.rest, node.rest_name = _Node(), name
+                elif node.rest_name != name:
+                    raise ValueError(f"{route.path}: {{{name}}} where others have {node.rest_name}")
+                node = node.rest
+                continue
+            if ":" in name:
+                raise ValueError(f"{route.path}: only a final {{name:path}} takes a convertor")
             if node.param is None:
                 node.param, node.param_name = _Node(), name
             elif node.param_name != name:
@@ -96,7 +113,8 @@ class RouteTable:
         """The route and path parameters for a request, or None (Starlette answers it then).
 
         A literal segment wins over a parameter (``/v1/conversations/search`` before
-        ``{conversation_id}``); a parameter never matches an empty segment.
+        ``{conversation_id}``), a parameter over a final ``{name:path}``; a parameter never
+        matches an empty segment.
         """
         parts = path.split("/")
         if parts[0]:
@@ -104,7 +122,7 @@ class RouteTable:
         node, index, count = self._root, 1, len(parts)
         params: dict[str, str] = {}
         # Where a literal was taken while a parameter could have matched too: tried after.
-        forks: list[tuple[_Node, str, int, dict[str, str]]] = []
+        forks: list[tuple[_Node, str, int, dict[str, str], bool]] = []
         while True:
             if index == count:
                 route = node.methods.get(method)
@@ -112,10 +130,12 @@ class RouteTable:
                     return route, params
             else:
                 part = parts[index]
+                if node.rest is not None:
+                    forks.append((node.rest, node.rest_name, index, dict(params), True))
                 child = node.literals.get(part)
                 if child is not None:
                     if node.param is not None:
-                        forks.append((node.param, node.param_name, index, dict(params)))
+                        forks.append((node.param, node.param_name, index, dict(params), False))
                     node, index = child, index + 1
                     continue
                 if node.param is not None and part:
@@ -124,9 +144,11 @@ class RouteTable:
                     continue
             if not forks:
                 return None
-            node, name, index, params = forks.pop()
-            params[name] = parts[index]
-            index += 1
+            node, name, index, params, rest = forks.pop()
+            if rest:
+                params[name], index = "/".join(parts[index:]), count
+            else:
+                params[name], index = parts[index], index + 1
 
     def starlette_routes(self) -> list[starlette_routing.BaseRoute]:
         """The same routes for Starlette, literal segments ordered before parameters."""
