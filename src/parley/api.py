@@ -230,6 +230,7 @@ def authed(handler: Handler) -> Callable[[Request], Awaitable[Response]]:
         header = request.headers.get("authorization")
         project, digest = await auth.authenticate(store, header)
         request.state.project = project
+        await request.app.state.key_use.seen(store, digest)
         limiter: RateLimiter | None = request.app.state.rate_limiter
         if limiter is not None:
             wait = await limiter.acquire(digest)

@@ -19,7 +19,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from parley import ids
+from parley import auth, ids
 from parley.accesslog import AccessLog
 from parley.errors import InternalError, MethodNotAllowed, NotFound, ParleyError
 from parley.openapi import openapi_document
@@ -229,6 +229,7 @@ def create_app(
     app.state.max_body_bytes = max_body_bytes
     app.state.body_timeout = body_timeout
     app.state.rate_limiter = limiter
+    app.state.key_use = auth.KeyUse()
     app.state.openapi = msgspec.json.encode(openapi_document(routes.routes))
     return Edge(app, routes, AccessLog() if access_log else None, cors)
 

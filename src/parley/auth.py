@@ -7,6 +7,7 @@ buys nothing for secrets that cannot be guessed). The plain key is shown once, a
 from __future__ import annotations
 
 import hashlib
+import time
 
 from parley import ids
 from parley.errors import AuthenticationFailed, KeyExists, ParleyError
@@ -14,6 +15,11 @@ from parley.models import ApiKeyInfo
 from parley.store import Store
 
 DEFAULT_PROJECT = "default"
+# A key's "last used" time is written at most this often (seconds) per key and process: the
+# keys page needs the day, not every request, and a write per request would double the cost
+# of a read.
+KEY_USE_EVERY = 60.0
+_KEY_USE_PRUNE_AT = 10_000
 
 _MISSING = (
     "You didn't provide an API key. You need to provide your API key in an Authorization "
@@ -94,3 +100,20 @@ async def authenticate(store: Store, header: str | None) -> tuple[str, bytes]:
             code="invalid_api_key",
         )
     return project, digest
+
+
+class KeyUse:
+    """Records when keys are used, at most once per KEY_USE_EVERY seconds per key."""
+
+    def __init__(self) -> None:
+        self._last: dict[bytes, float] = {}
+
+    async def seen(self, store: Store, digest: bytes) -> None:
+        """Note that the key with this digest was just used."""
+        now = time.time()
+        if now - self._last.get(digest, 0.0) < KEY_USE_EVERY:
+            return
+        if len(self._last) >= _KEY_USE_PRUNE_AT:
+            self._last = {k: v for k, v in self._last.items() if now - v < KEY_USE_EVERY}
+        self._last[digest] = now
+        await store.touch_api_key(digest, int(now))

@@ -204,6 +204,23 @@ class ApiKeyInfo(msgspec.Struct):
     hint: str
     created_at: int
     revoked_at: int | None = None
+    last_used_at: int | None = None
+
+
+class DashboardSession(msgspec.Struct):
+    """A live dashboard session: whose key it came from and what that key may see."""
+
+    key_id: str
+    project: str
+    project_name: str
+    expires_at: int
+
+
+class ConversationSummary(msgspec.Struct):
+    """What a conversation list row shows beyond the wire object."""
+
+    updated_at: int
+    item_count: int
 
 
 class TimeFilter(msgspec.Struct, frozen=True):

@@ -54,9 +54,6 @@ ROUTES = RouteTable(
         ),
         Route("GET", "/v1/usage", api_extensions.usage, "getUsage", answers=Usage),
         # The dashboard: HTML pages, not part of /openapi.json.
-        Route("GET", "/dashboard", dashboard.index, "dashboard"),
-        Route("POST", "/dashboard/login", dashboard.login, "dashboardLogin"),
-        Route("POST", "/dashboard/logout", dashboard.logout, "dashboardLogout"),
-        Route("GET", "/dashboard/c/{conversation_id}", dashboard.conversation, "dashboardPage"),
+        *dashboard.ROUTES,
     ]
 )

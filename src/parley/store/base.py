@@ -9,6 +9,8 @@ from parley.models import (
     ApiKeyInfo,
     ConversationPage,
     ConversationRecord,
+    ConversationSummary,
+    DashboardSession,
     ItemPage,
     NewItem,
     TimeFilter,
@@ -55,6 +57,25 @@ class Store(Protocol):
 
     async def count_api_keys(self) -> int:
         """How many keys exist, revoked ones included."""
+
+    async def touch_api_key(self, key_hash: bytes, when: int) -> None:
+        """Record that the key with this hash was used at ``when`` (the keys page shows it)."""
+
+    async def create_session(
+        self, *, key_hash: bytes, token_hash: bytes, created_at: int, expires_at: int
+    ) -> DashboardSession | None:
+        """Start a dashboard session for the active key with ``key_hash``; None if none."""
+
+    async def find_session(self, token_hash: bytes, now: int) -> DashboardSession | None:
+        """The session with this token hash, if unexpired at ``now`` and its key unrevoked."""
+
+    async def end_session(self, token_hash: bytes) -> None:
+        """Forget a session (sign out)."""
+
+    async def conversation_summaries(
+        self, project: str, conversation_ids: list[str]
+    ) -> dict[str, ConversationSummary]:
+        """Last-update time and item count of those of ``conversation_ids`` in ``project``."""
 
     async def create_conversation(
         self,

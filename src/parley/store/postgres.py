@@ -35,11 +35,14 @@ from parley.models import (
     ApiKeyInfo,
     ConversationPage,
     ConversationRecord,
+    ConversationSummary,
+    DashboardSession,
     ItemPage,
     NewItem,
     TimeFilter,
     Usage,
 )
+from parley.store import postgres_dashboard as dash
 from parley.store import postgres_extensions as extensions
 from parley.store import shared
 from parley.store.base import Order
@@ -429,23 +432,61 @@ class PostgresStore:
     async def list_api_keys(self) -> list[ApiKeyInfo]:
         async with self._conn() as conn:
             rows = await conn.fetch(
-                "SELECT k.id, p.name, k.name, k.hint, k.created_at, k.revoked_at "
-                "FROM api_keys k JOIN projects p ON p.id = k.project_id "
+                "SELECT k.id, p.name, k.name, k.hint, k.created_at, k.revoked_at, "
+                "k.last_used_at FROM api_keys k JOIN projects p ON p.id = k.project_id "
                 "ORDER BY k.created_at DESC, k.id DESC"
             )
         return [ApiKeyInfo(*row) for row in rows]
 
     async def revoke_api_key(self, key_id: str) -> bool:
-        row = await self._fetchrow(
-            "UPDATE api_keys SET revoked_at = $2 WHERE id = $1 AND revoked_at IS NULL RETURNING id",
-            key_id,
-            int(time.time()),
-        )
+        async with self._conn() as conn, conn.transaction():
+            row = await conn.fetchrow(
+                "UPDATE api_keys SET revoked_at = $2 WHERE id = $1 AND revoked_at IS NULL "
+                "RETURNING id",
+                key_id,
+                int(time.time()),
+            )
+            await conn.execute(dash.SQL_END_KEY_SESSIONS, key_id)
         return row is not None
 
     async def count_api_keys(self) -> int:
         row = await self._fetchrow("SELECT count(*) FROM api_keys")
         return int(row[0])
+
+    # -- dashboard -----------------------------------------------------------------------
+
+    async def touch_api_key(self, key_hash: bytes, when: int) -> None:
+        async with self._conn() as conn:
+            await conn.execute(dash.SQL_TOUCH_KEY, key_hash, when)
+
+    async def create_session(
+        self, *, key_hash: bytes, token_hash: bytes, created_at: int, expires_at: int
+    ) -> DashboardSession | None:
+        async with self._conn() as conn, conn.transaction():
+            row = await conn.fetchrow(dash.SQL_SESSION_KEY, key_hash)
+            if row is None:
+                return None
+            await conn.execute(dash.SQL_SWEEP_SESSIONS, created_at)
+            await conn.execute(dash.SQL_INSERT_SESSION, token_hash, row[0], created_at, expires_at)
+            await conn.execute(dash.SQL_TOUCH_KEY_ID, row[0], created_at)
+        return DashboardSession(row[0], row[1], row[2], expires_at)
+
+    async def find_session(self, token_hash: bytes, now: int) -> DashboardSession | None:
+        row = await self._fetchrow(dash.SQL_FIND_SESSION, token_hash, now)
+        return None if row is None else DashboardSession(row[0], row[1], row[2], int(row[3]))
+
+    async def end_session(self, token_hash: bytes) -> None:
+        async with self._conn() as conn:
+            await conn.execute(dash.SQL_END_SESSION, token_hash)
+
+    async def conversation_summaries(
+        self, project: str, conversation_ids: list[str]
+    ) -> dict[str, ConversationSummary]:
+        if not conversation_ids:
+            return {}
+        async with self._conn() as conn:
+            rows = await conn.fetch(dash.SQL_SUMMARIES, project, conversation_ids)
+        return {r[0]: ConversationSummary(int(r[1]), int(r[2])) for r in rows}
 
     # -- conversations -------------------------------------------------------------------
 

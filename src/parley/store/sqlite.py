@@ -30,12 +30,15 @@ from parley.models import (
     ApiKeyInfo,
     ConversationPage,
     ConversationRecord,
+    ConversationSummary,
+    DashboardSession,
     ItemPage,
     NewItem,
     TimeFilter,
     Usage,
 )
 from parley.store import shared
+from parley.store import sqlite_dashboard as dashboard
 from parley.store import sqlite_extensions as extensions
 from parley.store.base import Order
 from parley.store.shared import repeated_item
@@ -235,7 +238,7 @@ class SQLiteStore:
     async def list_api_keys(self) -> list[ApiKeyInfo]:
         def op(conn: sqlite3.Connection) -> list[ApiKeyInfo]:
             rows = conn.execute(
-                "SELECT k.id, p.name, k.name, k.hint, k.created_at, k.revoked_at "
+                "SELECT k.id, p.name, k.name, k.hint, k.created_at, k.revoked_at, k.last_used_at "
                 "FROM api_keys k JOIN projects p ON p.id = k.project_id "
                 "ORDER BY k.created_at DESC, k.id DESC"
             ).fetchall()
@@ -251,6 +254,7 @@ class SQLiteStore:
                 "UPDATE api_keys SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL",
                 (now, key_id),
             )
+            dashboard.end_key_sessions(conn, key_id)
             return cursor.rowcount > 0
 
         return await self._write(op)
@@ -260,6 +264,39 @@ class SQLiteStore:
             return int(conn.execute("SELECT count(*) FROM api_keys").fetchone()[0])
 
         return await self._read_op(op)
+
+    # -- dashboard -----------------------------------------------------------------------
+
+    async def touch_api_key(self, key_hash: bytes, when: int) -> None:
+        await self._write(lambda conn: dashboard.touch_key(conn, key_hash, when), isolated=False)
+
+    async def create_session(
+        self, *, key_hash: bytes, token_hash: bytes, created_at: int, expires_at: int
+    ) -> DashboardSession | None:
+        def op(conn: sqlite3.Connection) -> DashboardSession | None:
+            return dashboard.create_session(conn, key_hash, token_hash, created_at, expires_at)
+
+        return await self._write(op)
+
+    async def find_session(self, token_hash: bytes, now: int) -> DashboardSession | None:
+        # On the key connection, like project_for_key: a revoke by `parley keys` in another
+        # process ends the session on the next request.
+        conn = self._auth
+        if conn is None:
+            raise RuntimeError("the store is not open")
+        return await self._reads.run(
+            lambda c: dashboard.find_session(c, token_hash, now), conn, _nothing
+        )
+
+    async def end_session(self, token_hash: bytes) -> None:
+        await self._write(lambda conn: dashboard.end_session(conn, token_hash), isolated=False)
+
+    async def conversation_summaries(
+        self, project: str, conversation_ids: list[str]
+    ) -> dict[str, ConversationSummary]:
+        return await self._read_op(
+            lambda conn: dashboard.summaries(conn, project, conversation_ids)
+        )
 
     # -- conversations -------------------------------------------------------------------
 
