@@ -9,13 +9,15 @@ from __future__ import annotations
 import contextlib
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from typing import Any
 
 import httpx
 import openai
 
 from parley import auth
 from parley.app import create_app
+from parley.routes import ROUTES
+from parley.routing import RouteTable
+from parley.settings import DEFAULTS, Settings
 from parley.store import Store, open_store
 
 
@@ -39,13 +41,15 @@ class InProcess:
 
 
 @contextlib.asynccontextmanager
-async def in_process(database: str, **options: Any) -> AsyncIterator[InProcess]:
-    """``create_app(store, **options)`` over ``database`` (a SQLite path or PostgreSQL URL)."""
+async def in_process(
+    database: str, settings: Settings = DEFAULTS, routes: RouteTable = ROUTES
+) -> AsyncIterator[InProcess]:
+    """``create_app(settings)`` over ``database`` (a SQLite path or PostgreSQL URL)."""
     store = open_store(database)
     await store.open()  # the ASGI transport sends no lifespan events: open it here
     try:
         key, _ = await auth.create_key(store, "in-process", name="test")
-        app = create_app(store, **options)
+        app = create_app(settings, store=store, routes=routes)
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(
             transport=transport,

@@ -8,8 +8,7 @@ import logging
 import os
 import re
 import time
-from collections.abc import AsyncIterator, Callable, Sequence
-from typing import Any
+from collections.abc import AsyncIterator, Callable
 
 import msgspec
 from starlette.applications import Starlette
@@ -26,12 +25,12 @@ from parley.openapi import openapi_document
 from parley.ratelimit import default_burst, limiter_for
 from parley.routes import ROUTES
 from parley.routing import RouteTable
+from parley.settings import DEFAULTS, Settings, from_env
+from parley.settings import build as build_settings
 from parley.store import Store, open_store
 
 log = logging.getLogger("parley")
 
-DEFAULT_MAX_BODY = 4 * 1024 * 1024
-DEFAULT_BODY_TIMEOUT = 30.0
 _SLASHES = re.compile(r"/{2,}")
 _INTERNAL = InternalError(
     "The server had an error while processing your request. Sorry about that! "
@@ -169,29 +168,25 @@ class Edge:
 
 
 def create_app(
-    store: Store | None = None,
+    settings: Settings = DEFAULTS,
     *,
-    database: str = "parley.db",
-    max_body_bytes: int = DEFAULT_MAX_BODY,
-    store_options: dict[str, Any] | None = None,
-    body_timeout: float = DEFAULT_BODY_TIMEOUT,
-    rate_limit: float = 0.0,
-    rate_burst: int | None = None,
-    cors_origins: Sequence[str] = (),
-    access_log: bool = False,
+    store: Store | None = None,
     routes: RouteTable = ROUTES,
 ) -> ASGIApp:
-    """The parley ASGI application over ``store`` (or a store opened from ``database``).
+    """The parley ASGI application for ``settings``, over ``store`` or one they open.
 
-    ``rate_limit`` is requests per second per API key (0: none), ``cors_origins`` the browser
-    origins allowed (none: CORS off), ``access_log`` one JSON line per request on stderr,
-    ``routes`` what is served (parley's own table unless a test extends it).
+    ``routes`` is what is served: parley's own table unless a test extends it.
     """
-    backend = store if store is not None else open_store(database, **(store_options or {}))
+    backend = store or open_store(
+        settings.database,
+        migrate=settings.migrate,
+        statement_timeout=settings.statement_timeout,
+        sqlite=settings.sqlite,
+        postgres=settings.postgres,
+    )
+    rate = settings.rate_limit
     limiter = (
-        limiter_for(backend, rate_limit, rate_burst or default_burst(rate_limit))
-        if rate_limit > 0
-        else None
+        limiter_for(backend, rate, settings.rate_burst or default_burst(rate)) if rate > 0 else None
     )
 
     @contextlib.asynccontextmanager
@@ -205,10 +200,10 @@ def create_app(
             await backend.close()
 
     cors = None
-    if cors_origins:
+    if settings.cors_origins:
         cors = functools.partial(
             CORSMiddleware,
-            allow_origins=list(cors_origins),
+            allow_origins=list(settings.cors_origins),
             allow_methods=["GET", "POST", "DELETE"],
             # The openai JS SDK sends its own x-stainless-* and openai-* headers.
             allow_headers=["*"],
@@ -225,33 +220,16 @@ def create_app(
         lifespan=lifespan,
     )
     app.router.redirect_slashes = False
+    app.state.settings = settings
     app.state.store = backend
-    app.state.max_body_bytes = max_body_bytes
-    app.state.body_timeout = body_timeout
+    app.state.max_body_bytes = settings.max_body_bytes
+    app.state.body_timeout = settings.body_timeout
     app.state.rate_limiter = limiter
     app.state.key_use = auth.KeyUse()
     app.state.openapi = msgspec.json.encode(openapi_document(routes.routes))
-    return Edge(app, routes, AccessLog() if access_log else None, cors)
+    return Edge(app, routes, AccessLog() if settings.access_log else None, cors)
 
 
 def app_from_env() -> ASGIApp:
-    """The app configured by ``PARLEY_*`` environment variables (what `parley serve` runs)."""
-    options: dict[str, Any] = {}
-    database = os.environ.get("PARLEY_DATABASE", "parley.db")
-    # `parley serve` migrated already; workers only open the database.
-    options["migrate"] = os.environ.get("PARLEY_MIGRATE", "1") == "1"
-    options["statement_timeout"] = float(os.environ.get("PARLEY_STATEMENT_TIMEOUT") or 30)
-    if database.startswith(("postgres://", "postgresql://")):
-        options["pool_size"] = int(os.environ.get("PARLEY_POOL_SIZE") or 10)
-    else:
-        options["synchronous"] = os.environ.get("PARLEY_SQLITE_SYNCHRONOUS", "FULL")
-    return create_app(
-        database=database,
-        max_body_bytes=int(os.environ.get("PARLEY_MAX_BODY_BYTES", DEFAULT_MAX_BODY)),
-        store_options=options,
-        body_timeout=float(os.environ.get("PARLEY_BODY_TIMEOUT", DEFAULT_BODY_TIMEOUT)),
-        rate_limit=float(os.environ.get("PARLEY_RATE_LIMIT") or 0),
-        rate_burst=int(os.environ.get("PARLEY_RATE_BURST") or 0) or None,
-        cors_origins=os.environ.get("PARLEY_CORS_ORIGINS", "").replace(",", " ").split(),
-        access_log=os.environ.get("PARLEY_ACCESS_LOG", "0").lower() in ("1", "true", "yes"),
-    )
+    """The app configured by ``PARLEY_*`` variables alone (``granian --factory`` can run it)."""
+    return create_app(build_settings(from_env(os.environ), strict=False))

@@ -12,9 +12,9 @@ import time
 from parley import ids
 from parley.errors import AuthenticationFailed, KeyExists, ParleyError
 from parley.models import ApiKeyInfo
+from parley.settings import DEFAULT_PROJECT as DEFAULT_PROJECT
 from parley.store import Store
 
-DEFAULT_PROJECT = "default"
 # A key's "last used" time is written at most this often (seconds) per key and process: the
 # keys page needs the day, not every request, and a write per request would double the cost
 # of a read.

@@ -3,153 +3,129 @@
 from __future__ import annotations
 
 import asyncio
-import os
+import functools
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 import click
+import msgspec
+from click.core import ParameterSource
 
-from parley import auth
+from parley import auth, settings
 from parley.cli.options import database_option
 from parley.errors import ParleyError
+from parley.settings import Settings, SettingsError
 from parley.store import open_store
 from parley.store.sqlite import SchemaTooNew
 
 
-async def _bootstrap(database: str, api_key: str | None, project: str) -> str | None:
+async def _bootstrap(chosen: Settings) -> str | None:
     """Migrate; register the fixed key, or mint a first key on an empty database."""
-    store = open_store(database)
+    store = open_store(
+        chosen.database,
+        statement_timeout=chosen.statement_timeout,
+        sqlite=chosen.sqlite,
+        postgres=chosen.postgres,
+    )
     await store.open()
     try:
-        if api_key:
-            await auth.ensure_key(store, api_key, project)
+        if chosen.api_key:
+            await auth.ensure_key(store, chosen.api_key, chosen.project)
             return None
         if await store.count_api_keys() == 0:
-            plain, _ = await auth.create_key(store, project, name="first key")
+            plain, _ = await auth.create_key(store, chosen.project, name="first key")
             return plain
         return None
     finally:
         await store.close()
 
 
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def _option(flag: str, *declarations: str, **options: Any) -> Callable[[F], F]:
+    """An option whose default and ``PARLEY_*`` fallback are the ones `parley.settings` holds."""
+    options.setdefault("default", settings.default(flag))
+    options.setdefault("show_default", options["default"] not in (None, (), False))
+    return click.option(
+        *(declarations or ["--" + flag.replace("_", "-")]),
+        flag,
+        envvar=settings.ENV[flag],
+        show_envvar=True,
+        **options,
+    )
+
+
 @click.command()
-@click.option("--host", envvar="PARLEY_HOST", default="127.0.0.1", show_default=True)
-@click.option("--port", envvar="PARLEY_PORT", default=8080, show_default=True, type=int)
+@click.option(
+    "--config",
+    envvar="PARLEY_CONFIG",
+    show_envvar=True,
+    type=click.Path(exists=True, dir_okay=False),
+    help="A TOML file of these settings under the flags' names (max_body_bytes = 4194304); "
+    "flags and PARLEY_* variables win over it.",
+)
+@_option("host")
+@_option("port", type=click.IntRange(0, 65535))
 @database_option
-@click.option(
-    "--api-key",
-    envvar="PARLEY_API_KEY",
-    default=None,
-    help="Accept this fixed key (added to --project if new). Env: PARLEY_API_KEY.",
-)
-@click.option(
-    "--project",
-    envvar="PARLEY_PROJECT",
-    default=auth.DEFAULT_PROJECT,
-    show_default=True,
-    help="Project of the first or fixed key.",
-)
-@click.option(
-    "--workers",
-    envvar="PARLEY_WORKERS",
-    default=1,
-    show_default=True,
+@_option("api_key", help="Accept this fixed key (added to --project if new).")
+@_option("project", help="Project of the first or fixed key.")
+@_option(
+    "workers",
     type=click.IntRange(1, 64),
     help="Server processes. Keep 1 on SQLite (one writer); scale out on PostgreSQL.",
 )
-@click.option(
-    "--max-body-bytes",
-    envvar="PARLEY_MAX_BODY_BYTES",
-    default=4 * 1024 * 1024,
-    show_default=True,
-    type=click.IntRange(1024),
-    help="Larger request bodies get 413.",
-)
-@click.option(
-    "--sqlite-synchronous",
-    envvar="PARLEY_SQLITE_SYNCHRONOUS",
+@_option("max_body_bytes", type=click.IntRange(1024), help="Larger request bodies get 413.")
+@_option(
+    "sqlite_synchronous",
     type=click.Choice(["FULL", "NORMAL"], case_sensitive=False),
-    default="FULL",
-    show_default=True,
     help="FULL: every acknowledged write survives power loss. NORMAL: faster; a power "
     "loss (not a crash) may lose the last commits.",
 )
-@click.option(
+@_option(
+    "access_log",
     "--access-log/--no-access-log",
-    envvar="PARLEY_ACCESS_LOG",
-    default=False,
     help="One JSON line per request on stderr: request id, route, status, duration, project.",
 )
-@click.option(
-    "--rate-limit",
-    envvar="PARLEY_RATE_LIMIT",
-    default=0.0,
+@_option(
+    "rate_limit",
     type=click.FloatRange(0),
     help="Requests per second allowed per API key (0: no limit). Excess gets 429.",
 )
-@click.option(
-    "--rate-burst",
-    envvar="PARLEY_RATE_BURST",
-    default=None,
+@_option(
+    "rate_burst",
     type=click.IntRange(1),
     help="Requests a key may make at once above --rate-limit. Default: max(1, rate).",
 )
-@click.option(
-    "--cors-origin",
+@_option(
     "cors_origins",
-    envvar="PARLEY_CORS_ORIGINS",
+    "--cors-origin",
     multiple=True,
     help="Allow browser calls from this origin (repeatable; '*' for any). Default: CORS off.",
 )
-@click.option(
-    "--body-timeout",
-    envvar="PARLEY_BODY_TIMEOUT",
-    default=30.0,
-    show_default=True,
+@_option(
+    "body_timeout",
     type=click.FloatRange(0.1),
     help="Seconds a client may take to send its request body; slower gets 408.",
 )
-@click.option(
-    "--max-connections",
-    envvar="PARLEY_MAX_CONNECTIONS",
-    default=10_000,
-    show_default=True,
+@_option(
+    "max_connections",
     type=click.IntRange(16),
     help="Open connections each worker holds; idle ones count too.",
 )
-@click.option(
-    "--pool-size",
-    envvar="PARLEY_POOL_SIZE",
-    default=10,
-    show_default=True,
+@_option(
+    "pool_size",
     type=click.IntRange(1, 1000),
     help="PostgreSQL connections per worker process (workers x pool size in total).",
 )
-@click.option(
-    "--statement-timeout",
-    envvar="PARLEY_STATEMENT_TIMEOUT",
-    default=30.0,
-    show_default=True,
+@_option(
+    "statement_timeout",
     type=click.FloatRange(0),
     help="Seconds one database query may run before it is cancelled with a 503 (0: no "
     "limit). On SQLite a read past 20 ms leaves the event loop, so others are still served.",
 )
-def serve(
-    host: str,
-    port: int,
-    database: str,
-    api_key: str | None,
-    project: str,
-    workers: int,
-    max_body_bytes: int,
-    sqlite_synchronous: str,
-    access_log: bool,
-    rate_limit: float,
-    rate_burst: int | None,
-    cors_origins: tuple[str, ...],
-    body_timeout: float,
-    max_connections: int,
-    pool_size: int,
-    statement_timeout: float,
-) -> None:
+@click.pass_context
+def serve(ctx: click.Context, /, config: str | None, **values: Any) -> None:
     """Serve OpenAI's Conversations API on HOST:PORT (base URL http://HOST:PORT/v1).
 
     \b
@@ -161,49 +137,46 @@ def serve(
     from granian.constants import Interfaces
     from granian.http import HTTP1Settings
 
+    from parley.app import create_app
+
+    given = {
+        name: value
+        for name, value in values.items()
+        if ctx.get_parameter_source(name)
+        in (ParameterSource.COMMANDLINE, ParameterSource.ENVIRONMENT)
+    }
     try:
-        first_key = asyncio.run(_bootstrap(database, api_key, project))
+        chosen = settings.build(settings.read_file(config) if config else {}, given)
+    except SettingsError as exc:
+        raise click.UsageError(str(exc)) from None
+    try:
+        first_key = asyncio.run(_bootstrap(chosen))
     except (SchemaTooNew, ParleyError) as exc:
         # A schema from a newer parley, or a database that cannot be reached: say so plainly.
         raise click.ClickException(f"cannot start: {exc}") from None
     if first_key is not None:
         click.echo(
             "\nparley: this database had no API key, so one was minted for project "
-            f"'{project}'.\nIt is shown only this once; keep it:\n\n    {first_key}\n",
+            f"'{chosen.project}'.\nIt is shown only this once; keep it:\n\n    {first_key}\n",
             err=True,
         )
-    os.environ["PARLEY_DATABASE"] = database
-    os.environ["PARLEY_MAX_BODY_BYTES"] = str(max_body_bytes)
-    os.environ["PARLEY_SQLITE_SYNCHRONOUS"] = sqlite_synchronous.upper()
-    os.environ["PARLEY_MIGRATE"] = "0"
-    os.environ["PARLEY_POOL_SIZE"] = str(pool_size)
-    os.environ["PARLEY_STATEMENT_TIMEOUT"] = str(statement_timeout)
-    os.environ["PARLEY_ACCESS_LOG"] = "1" if access_log else "0"
-    os.environ["PARLEY_RATE_LIMIT"] = str(rate_limit)
-    if rate_burst is not None:
-        os.environ["PARLEY_RATE_BURST"] = str(rate_burst)
-    os.environ["PARLEY_CORS_ORIGINS"] = " ".join(cors_origins)
-    os.environ["PARLEY_BODY_TIMEOUT"] = str(body_timeout)
-    click.echo(f"parley: serving on http://{host}:{port}/v1 (database: {database})", err=True)
+    # The workers get the settings whole; the database is migrated already, and the fixed
+    # key, registered now, need not travel further.
+    workers = msgspec.structs.replace(chosen, migrate=False, api_key=None)
+    where = f"http://{chosen.host}:{chosen.port}/v1"
+    click.echo(f"parley: serving on {where} (database: {chosen.database})", err=True)
     server = Granian(
-        "parley.app:app_from_env",
-        factory=True,
-        address=host,
-        port=port,
+        "parley.app:create_app",
+        address=chosen.host,
+        port=chosen.port,
         interface=Interfaces.ASGI,
-        workers=workers,
+        workers=chosen.workers,
         # parley writes its own structured access log (parley.accesslog); granian's would
         # print raw paths in its own format.
         log_access=False,
         # granian counts idle connections against this bound; its default (1024) let a
         # client holding idle sockets starve everyone else.
-        backpressure=max_connections,
+        backpressure=chosen.max_connections,
         http1_settings=HTTP1Settings(header_read_timeout=10_000),
     )
-    server.serve()
-
-
-# `--help` names each option's PARLEY_* fallback (the shared --database option says it itself).
-for _option in serve.params:
-    if isinstance(_option, click.Option) and _option.envvar and "Env:" not in (_option.help or ""):
-        _option.show_envvar = True
+    server.serve(target_loader=functools.partial(create_app, workers), wrap_loader=False)

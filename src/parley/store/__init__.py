@@ -2,13 +2,25 @@
 
 from __future__ import annotations
 
+from parley.settings import DEFAULTS, PostgresOptions, SQLiteOptions
 from parley.store.base import Order, Store
 
 __all__ = ["Order", "Store", "open_store"]
 
 
-def open_store(url: str, **options: object) -> Store:
-    """A store for ``url``: a file path or ``sqlite:///path`` → SQLite; ``postgresql://`` → PG."""
+def open_store(
+    url: str,
+    *,
+    migrate: bool = True,
+    statement_timeout: float = DEFAULTS.statement_timeout,
+    sqlite: SQLiteOptions = DEFAULTS.sqlite,
+    postgres: PostgresOptions = DEFAULTS.postgres,
+) -> Store:
+    """A store for ``url``: a file path or ``sqlite:///path`` → SQLite; ``postgresql://`` → PG.
+
+    Each backend takes its own options; ``statement_timeout`` (seconds, 0: none) bounds a
+    query on both.
+    """
     if url.startswith(("postgresql://", "postgres://")):
         try:
             from parley.store.postgres import PostgresStore
@@ -16,9 +28,16 @@ def open_store(url: str, **options: object) -> Store:
             if exc.name != "asyncpg":
                 raise
             raise RuntimeError("PostgreSQL needs asyncpg: pip install 'parley[postgres]'") from None
-        return PostgresStore(url, **options)  # type: ignore[arg-type]
+        return PostgresStore(
+            url,
+            pool_size=postgres.pool_size,
+            statement_timeout=statement_timeout,
+            migrate=migrate,
+        )
     from parley.store.sqlite import SQLiteStore
 
     path = url.removeprefix("sqlite:///") if url.startswith("sqlite:///") else url
     path = path.removeprefix("sqlite://")
-    return SQLiteStore(path, **options)  # type: ignore[arg-type]
+    return SQLiteStore(
+        path, synchronous=sqlite.synchronous, statement_timeout=statement_timeout, migrate=migrate
+    )

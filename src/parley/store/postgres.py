@@ -42,6 +42,7 @@ from parley.models import (
     TimeFilter,
     Usage,
 )
+from parley.settings import DEFAULTS
 from parley.store import postgres_dashboard as dash
 from parley.store import postgres_extensions as extensions
 from parley.store import shared
@@ -318,8 +319,8 @@ class PostgresStore:
         self,
         url: str,
         *,
-        pool_size: int = 10,
-        statement_timeout: float = 30.0,
+        pool_size: int = DEFAULTS.postgres.pool_size,
+        statement_timeout: float = DEFAULTS.statement_timeout,
         connect_timeout: float = 5.0,
         migrate: bool = True,
     ) -> None:

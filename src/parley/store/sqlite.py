@@ -37,6 +37,7 @@ from parley.models import (
     TimeFilter,
     Usage,
 )
+from parley.settings import DEFAULTS
 from parley.store import shared
 from parley.store import sqlite_dashboard as dashboard
 from parley.store import sqlite_extensions as extensions
@@ -128,9 +129,9 @@ class SQLiteStore:
         self,
         path: str,
         *,
-        synchronous: str = "FULL",
+        synchronous: str = DEFAULTS.sqlite.synchronous,
         migrate: bool = True,
-        statement_timeout: float = 30.0,
+        statement_timeout: float = DEFAULTS.statement_timeout,
     ) -> None:
         if synchronous.upper() not in ("FULL", "NORMAL", "EXTRA", "OFF"):
             raise ValueError(f"unknown synchronous setting {synchronous!r}")
