@@ -137,3 +137,14 @@ def test_serve_refuses_a_bad_config_file_before_starting(tmp_path: Path) -> None
     assert done.returncode == 2
     assert "max_body_bytes: Expected `int` >= 1024" in done.stderr
     assert not (tmp_path / "parley.db").exists()
+
+
+def test_create_app_takes_single_settings_too(tmp_path: Path) -> None:
+    from parley.app import create_app
+
+    app = create_app(database=str(tmp_path / "one.db"), pool_size=3, max_body_bytes=2048)
+    chosen: Settings = app.state.settings  # type: ignore[attr-defined]
+    assert chosen.database == str(tmp_path / "one.db")
+    assert chosen.postgres.pool_size == 3 and chosen.max_body_bytes == 2048
+    with pytest.raises(SettingsError, match="max_body_bytes"):
+        create_app(max_body_bytes=1)

@@ -9,6 +9,7 @@ import os
 import re
 import time
 from collections.abc import AsyncIterator, Callable
+from typing import Any
 
 import msgspec
 from starlette.applications import Starlette
@@ -172,11 +173,15 @@ def create_app(
     *,
     store: Store | None = None,
     routes: RouteTable = ROUTES,
+    **fields: Any,
 ) -> ASGIApp:
     """The parley ASGI application for ``settings``, over ``store`` or one they open.
 
-    ``routes`` is what is served: parley's own table unless a test extends it.
+    ``routes`` is what is served: parley's own table unless a test extends it. ``fields``
+    replace single settings, checked like any other: ``create_app(database="x.db")``.
     """
+    if fields:
+        settings = build_settings(msgspec.to_builtins(settings), fields)
     backend = store or open_store(
         settings.database,
         migrate=settings.migrate,
