@@ -2,7 +2,9 @@
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
+# .installed: parley with the test tools (make test); .serve-installed: parley alone (make serve).
 STAMP := $(VENV)/.installed
+SERVE_STAMP := $(VENV)/.serve-installed
 
 .PHONY: serve test lint typecheck pytest bench clean
 
@@ -14,7 +16,13 @@ $(STAMP): pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install --quiet -e '.[test]'
 	touch $(STAMP)
 
-serve: $(STAMP)
+$(SERVE_STAMP): pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e .
+	touch $(SERVE_STAMP)
+
+# `make serve PARLEY_API_KEY=sk-my-key` fixes the key clients use (make passes it on); without
+# one, the first start on an empty database mints a key and prints it once.
+serve: $(SERVE_STAMP)
 	$(BIN)/parley serve
 
 lint: $(STAMP)
@@ -24,7 +32,14 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
+# The PostgreSQL half of the suite runs when PARLEY_TEST_POSTGRES_URL is set or a PostgreSQL
+# takes connections on 127.0.0.1:5432 (user postgres); each test makes and drops its own database.
 pytest: $(STAMP)
+	@url="$${PARLEY_TEST_POSTGRES_URL:-$$($(BIN)/python tests/find_postgres.py)}"; \
+	if [ -n "$$url" ]; then \
+	  echo "make test: the PostgreSQL tests run too (throwaway databases, dropped after)"; \
+	  export PARLEY_TEST_POSTGRES_URL="$$url"; \
+	fi; \
 	$(BIN)/pytest
 
 test: lint typecheck pytest

@@ -27,7 +27,10 @@ def open_store(
         except ModuleNotFoundError as exc:
             if exc.name != "asyncpg":
                 raise
-            raise RuntimeError("PostgreSQL needs asyncpg: pip install 'parley[postgres]'") from None
+            raise RuntimeError(
+                "PostgreSQL needs asyncpg, which is not installed: pip install asyncpg "
+                "(or install parley with its extra: pip install 'conversations-server[postgres]')"
+            ) from None
         return PostgresStore(
             url,
             pool_size=postgres.pool_size,
