@@ -5,6 +5,7 @@ from __future__ import annotations
 import sqlite3
 import threading
 import time
+import uuid
 from pathlib import Path
 
 import httpx
@@ -13,7 +14,7 @@ from click.testing import CliRunner, Result
 
 from parley.backup import BackupError, backup, check
 from parley.cli import main
-from tests.conftest import start_server, stop_server
+from tests.conftest import mint_key, start_server, stop_server
 
 WRITERS = 4
 BIG = "x" * 100_000
@@ -210,3 +211,48 @@ def test_backup_refuses_to_overwrite_and_postgres(tmp_path: Path, sound_backup: 
     assert pg.exit_code != 0 and "pg_dump" in pg.output
     missing = run_cli("backup", "-d", str(tmp_path / "nope.db"), str(tmp_path / "x.db"))
     assert missing.exit_code != 0 and "no such database" in missing.output
+
+
+def test_restore_will_not_silently_revive_a_revoked_key(tmp_path: Path) -> None:
+    database = tmp_path / "live.db"
+    old_key = mint_key(str(database), "acme")
+    snapshot = tmp_path / "before.db"
+    assert run_cli("backup", "-d", str(database), str(snapshot)).exit_code == 0
+    [old_id] = _key_ids(database)
+    assert run_cli("keys", "revoke", old_id, "-d", str(database)).exit_code == 0
+    new_key = mint_key(str(database), "acme")
+
+    refused = run_cli("restore", "--force", "-d", str(database), str(snapshot))
+    assert refused.exit_code == 1
+    assert f"{old_id} (acme)" in refused.output and "--keep-keys" in refused.output
+    assert _works(database, old_key) is False  # nothing was restored
+
+    kept = run_cli("restore", "--force", "--keep-keys", "-d", str(database), str(snapshot))
+    assert kept.exit_code == 0, kept.output
+    assert "kept this database's API keys (3 keys)" in kept.output  # with _works' own key
+    assert (_works(database, old_key), _works(database, new_key)) == (False, True)
+
+    taken = run_cli("restore", "--force", "--backup-keys", "-d", str(database), str(snapshot))
+    assert taken.exit_code == 0, taken.output
+    assert f"key {old_id} (acme) was revoked and works again" in taken.output
+    assert "was newer than the backup and is gone" in taken.output
+    assert (_works(database, old_key), _works(database, new_key)) == (True, False)
+
+
+def _key_ids(database: Path) -> list[str]:
+    with sqlite3.connect(database) as conn:
+        return [row[0] for row in conn.execute("SELECT id FROM api_keys ORDER BY created_at")]
+
+
+def _works(database: Path, key: str) -> bool:
+    """Whether a live server on ``database`` accepts ``key``."""
+    fixed = f"sk-fixed-{uuid.uuid4().hex}"
+    server = start_server(str(database), database.with_suffix(".log"), api_key=fixed)
+    try:
+        answer = httpx.get(
+            f"{server.base_url}/conversations", headers={"Authorization": f"Bearer {key}"}
+        )
+    finally:
+        stop_server(server)
+    assert answer.status_code in (200, 401), answer.text
+    return answer.status_code == 200

@@ -77,3 +77,56 @@ def test_import_reports_bad_lines_and_exits_1(tmp_path: Path) -> None:
     assert result.returncode == 1
     assert b"line 2: not JSON" in result.stderr
     assert b"Invalid value: 'nope'" in result.stderr
+
+
+def test_import_into_a_second_project_names_the_clash_and_new_ids_get_through(
+    tmp_path: Path,
+) -> None:
+    database = str(tmp_path / "one.db")
+    server = start_server(database, tmp_path / "one.log")
+    try:
+        key = server.new_key("first")
+        with server.client(key) as client:
+            made = [
+                client.conversations.create(
+                    items=[{"role": "user", "content": f"hi {n}"}], metadata={"n": str(n)}
+                ).id
+                for n in range(2)
+            ]
+        dump = tmp_path / "first.jsonl"
+        assert _parley("export", "-d", database, "-p", "first", "-o", str(dump)).returncode == 0
+
+        clash = _parley("import", str(dump), "-d", database, "-p", "second")
+        assert clash.returncode == 1
+        err = clash.stderr.decode()
+        assert "IntegrityError" not in err and "Traceback" not in err
+        assert "imported 0 conversations" in err
+        for conversation_id in made:
+            assert f"{conversation_id} is in project 'first'" in err
+        assert "--new-ids second.ids.jsonl" in err
+
+        mapping = tmp_path / "second.ids.jsonl"
+        copied = _parley(
+            "import", str(dump), "-d", database, "-p", "second", "--new-ids", str(mapping)
+        )
+        assert copied.returncode == 0, copied.stderr
+        assert b"imported 2 conversations (2 items)" in copied.stderr
+        pairs = [msgspec.json.decode(line) for line in mapping.read_bytes().splitlines()]
+        assert [pair["old"] for pair in pairs] == made
+        assert all(pair["new"].startswith("conv_") and pair["new"] not in made for pair in pairs)
+        # A re-run reuses the mapping: nothing new, nothing duplicated.
+        rerun = _parley(
+            "import", str(dump), "-d", database, "-p", "second", "--new-ids", str(mapping)
+        )
+        assert rerun.returncode == 0 and b"skipped 2 already present" in rerun.stderr
+        assert len(mapping.read_bytes().splitlines()) == 2
+
+        second = _snapshot(server, server.new_key("second"))
+        first = _snapshot(server, key)
+    finally:
+        stop_server(server)
+    assert [conv["id"] for conv in second] == [pair["new"] for pair in pairs]
+    assert [conv["id"] for conv in first] == made
+    strip = [{**c, "id": None, "items": [{**i, "id": None} for i in c["items"]]} for c in first]
+    same = [{**c, "id": None, "items": [{**i, "id": None} for i in c["items"]]} for c in second]
+    assert strip == same

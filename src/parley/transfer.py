@@ -4,6 +4,11 @@ The format: a header line ``{"parley_export": 1, ...}``, then one line per conve
 ``{"id", "created_at", "metadata", "items": [...]}`` with its items oldest first, each exactly
 as the API returns it. Import is idempotent: a conversation whose id is already present in
 the target project is skipped, so an interrupted import can simply be run again.
+
+Conversation ids are unique in the whole database, so an export imported into a second project
+of the same database collides with the first. Such conversations are reported with the project
+that holds them; with an :class:`IdMap` they get new ids instead, each old → new pair written
+to the map (and flushed) before the conversation is created, so a re-run reuses the same new ids.
 """
 
 from __future__ import annotations
@@ -11,10 +16,12 @@ from __future__ import annotations
 import time
 from collections.abc import AsyncIterator, Iterable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import msgspec
 
+from parley import ids
 from parley.errors import NotFound, ParleyError
 from parley.items import ItemReference, parse_item
 from parley.metadata import encode_metadata
@@ -42,6 +49,30 @@ class ImportSummary:
     items: int = 0
     skipped: int = 0
     failed: list[str] = field(default_factory=list)
+    # (conversation id, name of the project that already holds it)
+    elsewhere: list[tuple[str, str]] = field(default_factory=list)
+    renamed: int = 0
+
+
+class IdMap:
+    """Old → new conversation ids of an import under new ids, kept in a JSON Lines file."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.pairs: dict[str, str] = {}
+        if path.exists():
+            for line in path.read_bytes().splitlines():
+                if line.strip():
+                    pair = msgspec.json.decode(line)
+                    self.pairs[pair["old"]] = pair["new"]
+
+    def record(self, old: str) -> str:
+        """A new id for ``old``, written to the file before it is used."""
+        new = ids.conversation_id()
+        with self.path.open("ab") as out:
+            out.write(msgspec.json.encode({"old": old, "new": new}) + b"\n")
+        self.pairs[old] = new
+        return new
 
 
 async def conversations(
@@ -79,8 +110,14 @@ def header(project_name: str) -> bytes:
     )
 
 
-async def import_lines(store: Store, project: str, lines: Iterable[bytes]) -> ImportSummary:
-    """Import an export's lines into ``project`` (a project id); skip ids already there."""
+async def import_lines(
+    store: Store, project: str, lines: Iterable[bytes], id_map: IdMap | None = None
+) -> ImportSummary:
+    """Import an export's lines into ``project`` (a project id); skip ids already there.
+
+    A conversation whose id another project holds is reported in ``elsewhere``, or, with an
+    ``id_map``, imported under a new id.
+    """
     summary = ImportSummary()
     for number, line in enumerate(lines, start=1):
         if not line.strip():
@@ -99,23 +136,42 @@ async def import_lines(store: Store, project: str, lines: Iterable[bytes]) -> Im
                     f"line {number}: export format {entry['parley_export']} is not supported"
                 )
             continue
-        await _import_one(store, project, entry, number, summary)
+        await _import_one(store, project, entry, number, summary, id_map)
     return summary
 
 
+async def _present(store: Store, project: str, conversation_id: str) -> bool:
+    try:
+        await store.retrieve_conversation(project, conversation_id)
+    except NotFound:
+        return False
+    return True
+
+
 async def _import_one(
-    store: Store, project: str, entry: dict[str, Any], number: int, summary: ImportSummary
+    store: Store,
+    project: str,
+    entry: dict[str, Any],
+    number: int,
+    summary: ImportSummary,
+    id_map: IdMap | None,
 ) -> None:
     conversation_id = entry.get("id")
     if not isinstance(conversation_id, str) or not conversation_id.startswith("conv_"):
         summary.failed.append(f"line {number}: no conversation id")
         return
-    try:
-        await store.retrieve_conversation(project, conversation_id)
+    if id_map is not None and conversation_id in id_map.pairs:
+        conversation_id = id_map.pairs[conversation_id]  # renamed by an earlier run
+    if await _present(store, project, conversation_id):
         summary.skipped += 1
         return
-    except NotFound:
-        pass
+    owner = await store.conversation_project(conversation_id)
+    renamed = owner is not None
+    if owner is not None:
+        if id_map is None:
+            summary.elsewhere.append((conversation_id, owner))
+            return
+        conversation_id = id_map.record(conversation_id)
     items: list[NewItem] = []
     try:
         stored_metadata = encode_metadata(entry.get("metadata") or {})
@@ -141,4 +197,5 @@ async def _import_one(
         summary.failed.append(f"line {number} ({conversation_id}): {type(exc).__name__}: {exc}")
         return
     summary.imported += 1
+    summary.renamed += renamed
     summary.items += len(items)

@@ -13,9 +13,9 @@ from typing import Any, TypeVar
 
 import click
 from rich.console import Console
-from rich.table import Table
 
 from parley import credentials
+from parley.cli import tables
 from parley.client import NodeError, ValidationError
 from parley.expressions import resolve
 from parley.node import Node
@@ -82,13 +82,14 @@ def _emit_table(rows: list[dict[str, Any]]) -> None:
     columns: list[str] = []
     for row in rows:
         columns.extend(k for k in row if k not in columns)
-    table = Table(*columns)
-    for row in rows:
-        cells = [row.get(c) for c in columns]
-        table.add_row(
-            *("" if v is None else v if isinstance(v, str) else json.dumps(v) for v in cells)
-        )
-    Console().print(table)
+    cells = [
+        [
+            "" if v is None else v if isinstance(v, str) else json.dumps(v)
+            for v in map(row.get, columns)
+        ]
+        for row in rows
+    ]
+    tables.show(columns, cells)
 
 
 def execute(

@@ -8,11 +8,10 @@ from datetime import UTC, datetime
 from typing import TypeVar
 
 import click
-from rich.console import Console
-from rich.table import Table
 
 from parley import auth
-from parley.cli.options import database_option
+from parley.cli import tables
+from parley.cli.options import announce, database_option, exists, require_existing
 from parley.store import Store, open_store
 
 T = TypeVar("T")
@@ -46,6 +45,8 @@ def create(database: str, project: str, name: str) -> None:
     Example:
       parley keys create --project acme --name "n8n production"
     """
+    # Minting into a database no server reads is the classic first-hour mistake: say where.
+    announce(database, created=not exists(database))
     plain, info = _with_store(database, lambda s: auth.create_key(s, project, name))
     click.echo(plain)
     click.echo(f"key id {info.id} for project '{project}' (shown only now)", err=True)
@@ -58,17 +59,19 @@ def list_keys(database: str, as_json: bool) -> None:
     """List keys (never the keys themselves: a short hint only)."""
     import msgspec
 
+    require_existing(database)
+    announce(database)
     infos = _with_store(database, lambda s: s.list_api_keys())
     if as_json:
         for info in infos:
             click.echo(msgspec.json.encode(info))
         return
-    table = Table("id", "project", "name", "key", "created", "status")
+    rows = []
     for info in infos:
         created = datetime.fromtimestamp(info.created_at, UTC).strftime("%Y-%m-%d %H:%M")
         status = "active" if info.revoked_at is None else "revoked"
-        table.add_row(info.id, info.project, info.name, info.hint, created, status)
-    Console().print(table)
+        rows.append([info.id, info.project, info.name, info.hint, created, status])
+    tables.show(["id", "project", "name", "key", "created", "status"], rows)
 
 
 @keys.command("revoke")
@@ -76,6 +79,8 @@ def list_keys(database: str, as_json: bool) -> None:
 @click.argument("key_id")
 def revoke(database: str, key_id: str) -> None:
     """Revoke the key KEY_ID (see `parley keys list`); effective at once."""
+    require_existing(database)
+    announce(database)
     if not _with_store(database, lambda s: s.revoke_api_key(key_id)):
         raise click.ClickException(f"no active key with id {key_id}")
     click.echo(f"revoked {key_id}")

@@ -11,7 +11,7 @@ from typing import Any
 import click
 import msgspec
 
-from parley.cli.options import database_option
+from parley.cli.options import announce, database_option, exists, plural
 from parley.errors import ParleyError
 from parley.store.sqlite import SchemaTooNew, migrations
 
@@ -41,6 +41,7 @@ def migrate(database: str) -> None:
     Example:
       parley migrate --database postgresql://parley@db.internal/parley
     """
+    announce(database, created=not exists(database))
     try:
         if _is_postgres(database):
             from parley.store import postgres
@@ -269,6 +270,7 @@ def migrate_data(source_url: str, target_url: str, progress: bool) -> None:
     finally:
         source.close()
     click.echo(
-        f"copied {report.conversations} conversations and {report.items} items "
-        f"({report.skipped} already there), {report.keys} keys, {report.projects} projects"
+        f"copied {plural(report.conversations, 'conversation')} and "
+        f"{plural(report.items, 'item')} ({report.skipped} already there), "
+        f"{plural(report.keys, 'key')}, {plural(report.projects, 'project')}"
     )

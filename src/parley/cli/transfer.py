@@ -12,7 +12,7 @@ import msgspec
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
 from parley import auth, transfer
-from parley.cli.options import database_option
+from parley.cli.options import announce, database_option, exists, plural, require_existing
 from parley.store import open_store
 
 
@@ -45,6 +45,8 @@ def export(database: str, project: str, metadata: tuple[str, ...], output: Path 
       parley export --project acme --metadata customer=c-42 -o acme.jsonl
     """
     filters = _pairs(metadata)
+    require_existing(database)
+    announce(database)
 
     async def run() -> int:
         store = open_store(database)
@@ -66,20 +68,34 @@ def export(database: str, project: str, metadata: tuple[str, ...], output: Path 
         return count
 
     count = asyncio.run(run())
-    click.echo(f"exported {count} conversations of project '{project}'", err=True)
+    click.echo(f"exported {plural(count, 'conversation')} of project '{project}'", err=True)
 
 
 @click.command("import")
 @database_option
 @click.option("--project", "-p", default=auth.DEFAULT_PROJECT, show_default=True)
+@click.option(
+    "--new-ids",
+    "id_map_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Give conversations whose id another project of this database holds a new id, "
+    "writing old -> new pairs to this JSON Lines file (read back when run again).",
+)
 @click.argument("file", type=click.File("rb"))
-def import_(database: str, project: str, file: BinaryIO) -> None:
+def import_(database: str, project: str, id_map_path: Path | None, file: BinaryIO) -> None:
     """Import an export FILE (or - for stdin) into PROJECT; ids already there are skipped.
+
+    Conversation ids are unique across a database: to import a project's export into a second
+    project of the same database, pass --new-ids MAP.jsonl.
 
     \b
     Example:
       parley import acme.jsonl --project acme --database postgresql://db/parley
+      parley import acme.jsonl --project acme-copy --new-ids acme-copy.ids.jsonl
     """
+    announce(database, created=not exists(database))
+    id_map = transfer.IdMap(id_map_path) if id_map_path is not None else None
 
     async def run() -> transfer.ImportSummary:
         store = open_store(database)
@@ -94,17 +110,40 @@ def import_(database: str, project: str, file: BinaryIO) -> None:
                 disable=not sys.stderr.isatty(),
             ) as progress:
                 progress.add_task(f"importing into '{project}'")
-                return await transfer.import_lines(store, project_id, iter(file))
+                return await transfer.import_lines(store, project_id, iter(file), id_map)
         finally:
             await store.close()
 
     summary = asyncio.run(run())
     click.echo(
-        f"imported {summary.imported} conversations ({summary.items} items), "
+        f"imported {plural(summary.imported, 'conversation')} ({plural(summary.items, 'item')}), "
         f"skipped {summary.skipped} already present, {len(summary.failed)} failed",
         err=True,
     )
     for line in summary.failed:
         click.echo(f"  {line}", err=True)
-    if summary.failed:
+    if summary.renamed and id_map_path is not None:
+        click.echo(
+            f"{summary.renamed} of them under new ids (old -> new in {id_map_path})", err=True
+        )
+    if summary.elsewhere:
+        _explain_elsewhere(summary.elsewhere, project)
+    if summary.failed or summary.elsewhere:
         sys.exit(1)
+
+
+def _explain_elsewhere(elsewhere: list[tuple[str, str]], project: str) -> None:
+    click.echo(
+        f"{len(elsewhere)} not imported: their ids already belong to another project of this "
+        "database (conversation ids are unique across a database):",
+        err=True,
+    )
+    for conversation_id, owner in elsewhere[:10]:
+        click.echo(f"  {conversation_id} is in project '{owner}'", err=True)
+    if len(elsewhere) > 10:
+        click.echo(f"  … and {len(elsewhere) - 10} more", err=True)
+    click.echo(
+        "To import them as copies under new ids, run the same command with "
+        f"--new-ids {project}.ids.jsonl (each old -> new id pair is written there).",
+        err=True,
+    )

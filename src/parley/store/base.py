@@ -77,6 +77,15 @@ class Store(Protocol):
     ) -> dict[str, ConversationSummary]:
         """Last-update time and item count of those of ``conversation_ids`` in ``project``."""
 
+    async def project_name(self, project: str) -> str | None:
+        """The name of the project with id ``project``, else None."""
+
+    async def conversation_project(self, conversation_id: str) -> str | None:
+        """The name of the project holding ``conversation_id``, whichever it is, else None.
+
+        For operators' tools (import) only: the API never looks across projects.
+        """
+
     async def create_conversation(
         self,
         project: str,
