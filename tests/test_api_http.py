@@ -339,3 +339,19 @@ def test_n8n_items_without_a_cap_get_the_20_item_limit(server: LiveServer, api_k
             code="array_above_max_length",
             param="items",
         )
+
+
+def test_root_points_to_the_api_the_dashboard_and_the_docs(server: LiveServer) -> None:
+    answer = httpx.get(server.url + "/", timeout=30)
+    assert answer.status_code == 200 and answer.headers["x-request-id"].startswith("req_")
+    body = answer.json()
+    assert (body["api"], body["dashboard"], body["openapi"]) == (
+        "/v1",
+        "/dashboard",
+        "/openapi.json",
+    )
+    assert "README" in body["docs"]
+    page = httpx.get(server.url + "/", headers={"Accept": "text/html"}, timeout=30)
+    assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
+    assert f"{server.url}/v1" in page.text and 'href="/dashboard"' in page.text
+    assert httpx.post(server.url + "/", timeout=30).status_code == 405

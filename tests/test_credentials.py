@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
 import stat
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -118,3 +121,21 @@ def test_credentials_test_against_a_live_server(
     assert run("credentials", "add", "off", "--api-key", api_key, "--base-url", offline)[0] == 0
     code, _, err = run("credentials", "test", "off")
     assert code == 1 and f"cannot connect to {offline}" in err
+
+
+def test_add_reads_the_key_from_a_pipe_without_a_warning(config: Path) -> None:
+    secret = "sk-piped-0123456789abcd"
+    added = subprocess.run(
+        [sys.executable, "-W", "error", "-m", "parley", "credentials", "add", "piped",
+         "--base-url", "http://127.0.0.1:8080/v1"],
+        input=f"{secret}\n", capture_output=True, text=True, timeout=60,
+        env={k: v for k, v in os.environ.items() if k != "PARLEY_NEW_API_KEY"},
+    )  # fmt: skip
+    assert added.returncode == 0, added.stderr
+    assert "Warning" not in added.stderr and secret not in added.stdout + added.stderr
+    assert json.loads(config.read_text())["piped"]["api_key"] == secret
+    empty = subprocess.run(
+        [sys.executable, "-m", "parley", "credentials", "add", "none"],
+        input="", capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert empty.returncode == 2 and "no API key" in empty.stderr

@@ -265,3 +265,17 @@ def test_search_is_held_to_sixteen_pairs_like_the_api(
     many = " ".join(f"k{i}=v" for i in range(17))
     refused = browser.get("/dashboard", params={"q": many})
     assert refused.status_code == 400 and "at most 16" in refused.text
+
+
+def test_the_header_names_the_project_signed_into(
+    server: LiveServer, browser: httpx.Client
+) -> None:
+    key = server.new_key("acme-<support>")
+    with server.client(key) as sdk:
+        made = sdk.conversations.create()
+    sign_in(browser, key)
+    for path in ("/dashboard", f"/dashboard/c/{made.id}", "/dashboard/keys"):
+        page = browser.get(path)
+        assert '<span class="project" title="project">acme-&lt;support&gt;</span>' in page.text
+    browser.post("/dashboard/logout", data={"csrf": csrf_of(browser)})
+    assert 'class="project"' not in browser.get("/dashboard").text

@@ -119,9 +119,10 @@ def test_limits_at_the_edge_pass(node: Node) -> None:
 def test_message_checks_name_the_message(node: Node) -> None:
     with pytest.raises(ValidationError, match="21 messages: OpenAI accepts at most 20"):
         node.create([("user", "x")] * 21)
-    with pytest.raises(ValidationError, match="message 2: role 'developer' is not one of"):
+    # Counted from 0, like per-item runs ("item 0") and n8n's pairedItem.
+    with pytest.raises(ValidationError, match="message 1: role 'developer' is not one of"):
         node.create([("user", "a"), ("developer", "b")])
-    with pytest.raises(ValidationError, match="message 1: the text must be a string"):
+    with pytest.raises(ValidationError, match="message 0: the text must be a string"):
         node.create([("user", 5)])  # type: ignore[list-item]
 
 

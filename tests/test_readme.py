@@ -56,8 +56,9 @@ def test_curl_snippet_creates_and_lists(server: LiveServer, api_key: str) -> Non
     block = _block("## Use it with curl", "sh")
     commands = _commands(block)
     assert commands[0].startswith(f"export KEY={README_KEY}")
-    create, list_items = commands[1], commands[2]
+    create, list_items, by_metadata = commands[1], commands[2], commands[3]
     assert "conv_…" in list_items
+    assert "curl -g" in by_metadata and "metadata[topic]=demo" in by_metadata
 
     def run(command: str) -> str:
         script = f"export KEY={api_key}\n" + command.replace(README_BASE, server.url)
@@ -78,5 +79,7 @@ def test_curl_snippet_creates_and_lists(server: LiveServer, api_key: str) -> Non
     assert [item["content"] for item in listed["data"]] == [
         [{"type": "input_text", "text": "Hello!"}]
     ]
+    found = json.loads(run(by_metadata))
+    assert [conv["id"] for conv in found["data"]] == [conversation["id"]]
     with openai.OpenAI(base_url=server.base_url, api_key=api_key, max_retries=0) as sdk:
         assert sdk.conversations.retrieve(conversation["id"]).metadata == {"topic": "demo"}

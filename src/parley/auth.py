@@ -95,8 +95,11 @@ async def authenticate(store: Store, header: str | None) -> tuple[str, bytes]:
     project = await store.project_for_key(digest)
     if project is None:
         raise AuthenticationFailed(
-            f"Incorrect API key provided: {redact(token)}. You can find your API key in "
-            "parley with `parley keys list`.",
+            # Keys are shown once, when minted; `parley keys list` shows hints only, so
+            # point at the ways to get a working key instead.
+            f"Incorrect API key provided: {redact(token)}. Use the key `parley serve` printed "
+            "on its first start, the one it was given with --api-key (PARLEY_API_KEY), or make "
+            "one with `parley keys create`.",
             code="invalid_api_key",
         )
     return project, digest

@@ -140,7 +140,7 @@ class Node:
         self, messages: Sequence[Message] = (), options: Mapping[str, Any] | None = None
     ) -> dict[str, Any]:
         """Create a conversation from (role, text) messages; ``options={"metadata": …}``."""
-        items = [message_item(*_as_pair(m, n)) for n, m in enumerate(messages, start=1)]
+        items = [message_item(*_as_pair(m, n)) for n, m in enumerate(messages)]
         _check_count(len(items), "messages")
         metadata = parse_metadata((options or {}).get("metadata"))
         extra: dict[str, Any] = {}
@@ -183,7 +183,7 @@ class Node:
         cid = _require_id(conversation_id)
         wire = [
             dict(it) if isinstance(it, Mapping) else message_item(*_as_pair(it, n))
-            for n, it in enumerate(items, start=1)
+            for n, it in enumerate(items)
         ]
         _check_count(len(wire), "items")
         added = self._call(

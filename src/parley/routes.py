@@ -8,7 +8,7 @@ literal wins whatever the order of the lines.
 
 from __future__ import annotations
 
-from parley import api, api_extensions, dashboard, openapi
+from parley import api, api_extensions, dashboard, home, openapi
 from parley.models import (
     Conversation,
     ConversationList,
@@ -54,6 +54,7 @@ ROUTES = RouteTable(
         ),
         Route("GET", "/v1/usage", api_extensions.usage, "getUsage", answers=Usage),
         # The dashboard: HTML pages, not part of /openapi.json.
+        Route("GET", "/", home.home, "home"),
         *dashboard.ROUTES,
     ]
 )

@@ -59,6 +59,8 @@ class _Node:
 
 def segments(template: str) -> list[str]:
     """The segments of a path template; ``{name}`` ones are parameters."""
+    if template == "/":
+        return [""]  # the root: one empty segment, as "/".split("/")[1:] gives
     if not template.startswith("/") or "//" in template or template.endswith("/"):
         raise ValueError(f"not a route template: {template!r}")
     return template[1:].split("/")

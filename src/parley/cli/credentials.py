@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 
 import click
 import openai
@@ -35,10 +36,10 @@ def credentials_group() -> None:
 @click.argument("name")
 @click.option(
     "--api-key",
-    prompt=True,
-    hide_input=True,
     envvar="PARLEY_NEW_API_KEY",
-    help="The key (else $PARLEY_NEW_API_KEY, else prompted without echo; keeps it out of argv).",
+    default=None,
+    help="The key (else $PARLEY_NEW_API_KEY, else read from a pipe, else prompted without "
+    "echo; the last three keep it out of argv).",
 )
 @click.option("--base-url", default=store.OPENAI_BASE_URL, show_default=True)
 @click.option("--organization", default=None, help="OpenAI organization ID (optional).")
@@ -46,7 +47,7 @@ def credentials_group() -> None:
 @click.option("--header-value", default=None, help="Value of the custom header.")
 def add(
     name: str,
-    api_key: str,
+    api_key: str | None,
     base_url: str,
     organization: str | None,
     header_name: str | None,
@@ -56,8 +57,11 @@ def add(
 
     \b
     Example:
-      parley credentials add local --base-url http://127.0.0.1:8080/v1 --api-key sk-…
+      parley credentials add local --base-url http://127.0.0.1:8080/v1
+      printf '%s\n' "$KEY" | parley credentials add local --base-url http://127.0.0.1:8080/v1
     """
+    if api_key is None:
+        api_key = _read_key()
     try:
         credential = store.Credential(
             name=name,
@@ -71,6 +75,21 @@ def add(
     except store.CredentialError as exc:
         raise click.UsageError(str(exc)) from None
     click.echo(f"saved {credential.describe()} in {store.credentials_path()}")
+
+
+def _read_key() -> str:
+    """The key from a pipe (one line), or prompted without echo at a terminal."""
+    stdin = sys.stdin
+    if stdin.isatty():
+        entered: str = click.prompt("Api key", hide_input=True)
+        return entered
+    # getpass on a pipe warns (GetPassWarning) and echoes; a pipe needs no hiding anyway.
+    line = stdin.readline().strip()
+    if not line:
+        raise click.UsageError(
+            "no API key: pass it on standard input, in $PARLEY_NEW_API_KEY or with --api-key"
+        )
+    return line
 
 
 @credentials_group.command("list")
