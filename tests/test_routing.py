@@ -172,7 +172,9 @@ def test_the_document_lists_exactly_the_tables_api_routes() -> None:
         if method != "parameters"
     }
     declared = {
-        (r.method, r.path) for r in ROUTES.routes if not r.path.startswith(("/dash", "/openapi"))
+        (r.method, r.path)
+        for r in ROUTES.routes
+        if r.path != "/" and not r.path.startswith(("/dash", "/openapi"))  # pages, not API
     }
     assert documented == declared
 
@@ -189,3 +191,10 @@ def test_a_path_parameter_is_documented_without_its_convertor() -> None:
         "required": True,
         "schema": {"type": "string"},
     }
+
+
+def test_the_root_is_a_route_of_its_own() -> None:
+    found = ROUTES.match("GET", "/")
+    assert found is not None and found[0].name == "home" and found[1] == {}
+    assert ROUTES.match("GET", "/index.html") is None
+    assert ROUTES.match("POST", "/") is None
