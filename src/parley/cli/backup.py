@@ -8,6 +8,7 @@ from parley.backup import BackupError, KeysChoice, Summary
 from parley.backup import backup as take_backup
 from parley.backup import restore as put_back
 from parley.cli.options import announce, database_option, exists, plural
+from parley.cli.startup import server_holding
 
 
 def _describe(summary: Summary) -> str:
@@ -65,6 +66,11 @@ def restore(database: str, force: bool, keys: KeysChoice | None, file: str) -> N
       parley restore --database ./parley.db --force --keep-keys ./parley-2025-01-31.db
     """
     announce(database, created=not exists(database))
+    holder = server_holding(database)
+    if holder is not None:
+        raise click.ClickException(
+            f"a parley serve ({holder}) has this database open: stop it before restoring."
+        )
     try:
         summary = put_back(file, database, force=force, keys=keys or "ask")
     except BackupError as exc:

@@ -12,7 +12,8 @@ import msgspec
 from click.core import ParameterSource
 
 from parley import auth, settings
-from parley.cli.options import database_option
+from parley.cli import startup
+from parley.cli.options import database_option, describe
 from parley.errors import ParleyError
 from parley.settings import Settings, SettingsError
 from parley.store import open_store
@@ -130,8 +131,9 @@ def serve(ctx: click.Context, /, config: str | None, **values: Any) -> None:
 
     \b
     Example:
-      parley serve --port 8080 --database ./parley.db
-      curl -H "Authorization: Bearer $KEY" -d '{}' http://127.0.0.1:8080/v1/conversations
+      parley serve --port 8080 --database ./parley.db --api-key "$KEY"
+      curl -H "Authorization: Bearer $KEY" -H "Content-Type: application/json" \\
+        -d '{}' http://127.0.0.1:8080/v1/conversations
     """
     from granian import Granian
     from granian.constants import Interfaces
@@ -150,7 +152,11 @@ def serve(ctx: click.Context, /, config: str | None, **values: Any) -> None:
     except SettingsError as exc:
         raise click.UsageError(str(exc)) from None
     try:
+        # Everything that would fail after "serving on" is tried first, each a one-line refusal.
+        startup.check(chosen)
         first_key = asyncio.run(_bootstrap(chosen))
+    except startup.StartupError as exc:
+        raise click.ClickException(f"cannot start: {exc}") from None
     except (SchemaTooNew, ParleyError) as exc:
         # A schema from a newer parley, or a database that cannot be reached: say so plainly.
         raise click.ClickException(f"cannot start: {exc}") from None
@@ -164,7 +170,8 @@ def serve(ctx: click.Context, /, config: str | None, **values: Any) -> None:
     # key, registered now, need not travel further.
     workers = msgspec.structs.replace(chosen, migrate=False, api_key=None)
     where = f"http://{chosen.host}:{chosen.port}/v1"
-    click.echo(f"parley: serving on {where} (database: {chosen.database})", err=True)
+    database = describe(chosen.database)
+    click.echo(f"parley: serving on {where} (database: {database})", err=True)
     server = Granian(
         "parley.app:create_app",
         address=chosen.host,
