@@ -5,9 +5,11 @@ from __future__ import annotations
 import contextlib
 import io
 import json
+import os
 import re
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import openai
@@ -83,3 +85,29 @@ def test_curl_snippet_creates_and_lists(server: LiveServer, api_key: str) -> Non
     assert [conv["id"] for conv in found["data"]] == [conversation["id"]]
     with openai.OpenAI(base_url=server.base_url, api_key=api_key, max_retries=0) as sdk:
         assert sdk.conversations.retrieve(conversation["id"]).metadata == {"topic": "demo"}
+
+
+def test_shell_snippet_runs_as_written(server: LiveServer, api_key: str, tmp_path: Path) -> None:
+    block = _block("## From Python and the shell, like n8n's node", "sh")
+    lines = block.splitlines()
+    assert lines[0].startswith(". .venv/bin/activate")
+    # The activated venv is this test's own Python; the rest runs as written.
+    bin_dir = Path(sys.executable).parent
+    script = "\n".join([f'export PATH="{bin_dir}:$PATH" KEY={api_key}', *lines[1:]]).replace(
+        README_BASE, server.url
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PARLEY_", "OPENAI_"))}
+    env["XDG_CONFIG_HOME"] = str(tmp_path / "config")
+    done = subprocess.run(
+        ["bash", "-e", "-c", script], capture_output=True, text=True, timeout=120,
+        cwd=tmp_path, env=env,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert "Warning" not in done.stderr
+    made = json.loads((tmp_path / "made.jsonl").read_text())
+    got = json.loads((tmp_path / "out.jsonl").read_text())
+    assert got["id"] == made["id"] and got["metadata"] == {"topic": "billing"}
+    assert made["id"] in done.stdout  # the items table shows the whole id
+    with openai.OpenAI(base_url=server.base_url, api_key=api_key, max_retries=0) as sdk:
+        texts = [i.content[0].text for i in sdk.conversations.items.list(made["id"], order="asc")]  # type: ignore[union-attr]
+    assert texts == ["Be terse.", "Hello"]
