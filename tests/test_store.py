@@ -395,6 +395,7 @@ def test_a_runaway_read_is_cancelled_at_its_budget_and_others_go_on(store_url: s
     asyncio.run(main())
 
 
+@contract
 async def test_project_names_and_where_a_conversation_lives(store: Store) -> None:
     """Operators' look-ups: a project's name by id, a conversation's project by its id."""
     acme = await store.ensure_project("acme")
