@@ -106,3 +106,19 @@ def test_keys_table_shows_whole_ids_at_80_columns(tmp_path: Path) -> None:
     # What is shown is what revoke takes.
     revoked = _parley("keys", "revoke", key_id, "-d", database, cwd=tmp_path)
     assert revoked.returncode == 0 and f"revoked {key_id}" in revoked.stdout
+
+
+def test_an_unusable_database_url_is_an_error_not_a_traceback(tmp_path: Path) -> None:
+    down = _parley("keys", "list", "-d", "postgresql://nobody@127.0.0.1:1/x", cwd=tmp_path)
+    assert down.returncode == 1 and "Traceback" not in down.stderr
+    assert "Error: The database is unavailable right now" in down.stderr
+    # A Python without asyncpg, as after a plain `pip install conversations-server`.
+    code = (
+        "import sys; sys.modules['asyncpg'] = None; from parley.cli import main; "
+        "main(['keys', 'list', '-d', 'postgresql://nobody@127.0.0.1:1/x'], prog_name='parley')"
+    )
+    missing = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=90, cwd=tmp_path
+    )
+    assert missing.returncode == 1 and "Traceback" not in missing.stderr
+    assert "needs asyncpg, which is not installed: pip install asyncpg" in missing.stderr

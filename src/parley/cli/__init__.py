@@ -60,6 +60,20 @@ class LazyGroup(click.Group):
         assert isinstance(command, click.Command)
         return command
 
+    def invoke(self, ctx: click.Context) -> object:
+        """Run the subcommand; a database that cannot be used is one line, never a traceback."""
+        from parley.errors import ParleyError
+        from parley.store import MissingDriver
+
+        try:
+            return super().invoke(ctx)
+        except MissingDriver as exc:
+            raise click.ClickException(str(exc)) from None
+        except ParleyError as exc:
+            # Reaching here means a database command met the database's refusal (a server
+            # that is down, a bad URL): the message says so; the stack says nothing more.
+            raise click.ClickException(exc.message) from None
+
     def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
         rows = [(name, text) for name, (_, _, text) in COMMANDS.items()]
         with formatter.section("Commands"):

@@ -5,7 +5,11 @@ from __future__ import annotations
 from parley.settings import DEFAULTS, PostgresOptions, SQLiteOptions
 from parley.store.base import Order, Store
 
-__all__ = ["Order", "Store", "open_store"]
+__all__ = ["MissingDriver", "Order", "Store", "open_store"]
+
+
+class MissingDriver(RuntimeError):
+    """A database URL whose driver (an optional dependency) is not installed."""
 
 
 def open_store(
@@ -27,7 +31,7 @@ def open_store(
         except ModuleNotFoundError as exc:
             if exc.name != "asyncpg":
                 raise
-            raise RuntimeError(
+            raise MissingDriver(
                 "PostgreSQL needs asyncpg, which is not installed: pip install asyncpg "
                 "(or install parley with its extra: pip install 'conversations-server[postgres]')"
             ) from None
