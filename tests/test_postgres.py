@@ -508,6 +508,7 @@ def test_migrate_data_copies_sqlite_losslessly_and_resumes(
         timeout=120,
     )
     assert done.returncode == 0, done.stderr
+    assert f"parley: copying {source} into {database}" in done.stderr
     assert f"({len(partial['conversations'])} already there)" in done.stdout
     assert _dump_postgres(database) == expected
 

@@ -11,7 +11,7 @@ from typing import Any
 import click
 import msgspec
 
-from parley.cli.options import announce, database_option, exists, plural
+from parley.cli.options import announce, database_option, describe, exists, plural
 from parley.errors import ParleyError
 from parley.store.sqlite import SchemaTooNew, migrations
 
@@ -259,6 +259,7 @@ def migrate_data(source_url: str, target_url: str, progress: bool) -> None:
     if not _is_postgres(target_url):
         raise click.ClickException("--to must be a postgresql:// URL")
     source = _source(_sqlite_path(source_url))
+    click.echo(f"parley: copying {describe(source_url)} into {describe(target_url)}", err=True)
     try:
         total = source.execute("SELECT count(*) FROM conversations").fetchone()[0]
         with Progress(disable=not progress, transient=False) as bar:
