@@ -330,7 +330,8 @@ def test_max_body_bytes_flag_bounds_the_body(tmp_path: Path, limit: int) -> None
 def test_four_servers_starting_at_once_with_one_fixed_key_all_serve(
     empty_database: str, tmp_path: Path
 ) -> None:
-    """N replicas of one deployment start together with one --api-key: none dies on it."""
+    """N replicas start together with one --api-key: on PostgreSQL none dies on it; on SQLite
+    one serves and the others refuse cleanly (one file, one server)."""
     key = "sk-replicated-key"
     commands = []
     for index in range(4):
@@ -345,18 +346,30 @@ def test_four_servers_starting_at_once_with_one_fixed_key_all_serve(
             processes.append(
                 (port, log, subprocess.Popen(command, stdout=out, stderr=out, env=env))
             )
+    # On SQLite one file takes one server (issue 9): the first to claim it serves and the
+    # others refuse in one line; on PostgreSQL every replica serves.
+    sqlite = not empty_database.startswith("postgresql")
     try:
+        serving = []
         for port, log, process in processes:
             deadline = time.monotonic() + 60
             while True:
+                if sqlite and process.poll() is not None:
+                    assert process.returncode == 1, log.read_text()
+                    assert "is open in another parley serve" in log.read_text()
+                    assert "Traceback" not in log.read_text()
+                    break
                 assert process.poll() is None, f"a replica died at start:\n{log.read_text()}"
                 try:
                     if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
+                        serving.append(port)
                         break
                 except httpx.HTTPError:
                     pass
                 assert time.monotonic() < deadline, log.read_text()
                 time.sleep(0.05)
+        assert len(serving) == (1 if sqlite else 4)
+        for port in serving:
             with openai.OpenAI(base_url=f"http://127.0.0.1:{port}/v1", api_key=key) as sdk:
                 assert sdk.conversations.create().id.startswith("conv_")
     finally:
