@@ -396,12 +396,10 @@ def test_a_runaway_read_is_cancelled_at_its_budget_and_others_go_on(store_url: s
 
 
 @contract
-async def test_project_names_and_where_a_conversation_lives(store: Store) -> None:
-    """Operators' look-ups: a project's name by id, a conversation's project by its id."""
+async def test_where_a_conversation_lives(store: Store) -> None:
+    """Operators' look-up (import): the name of the project holding a conversation id."""
     acme = await store.ensure_project("acme")
     other = await store.ensure_project("other")
-    assert await store.project_name(acme) == "acme"
-    assert await store.project_name("proj_missing") is None
     await store.create_conversation(other, "conv_lives_in_other", 1, b"{}", [])
     assert await store.conversation_project("conv_lives_in_other") == "other"
     assert await store.conversation_project("conv_nowhere") is None

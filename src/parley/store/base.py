@@ -77,9 +77,6 @@ class Store(Protocol):
     ) -> dict[str, ConversationSummary]:
         """Last-update time and item count of those of ``conversation_ids`` in ``project``."""
 
-    async def project_name(self, project: str) -> str | None:
-        """The name of the project with id ``project``, else None."""
-
     async def conversation_project(self, conversation_id: str) -> str | None:
         """The name of the project holding ``conversation_id``, whichever it is, else None.
 

@@ -489,10 +489,6 @@ class PostgresStore:
             rows = await conn.fetch(dash.SQL_SUMMARIES, project, conversation_ids)
         return {r[0]: ConversationSummary(int(r[1]), int(r[2])) for r in rows}
 
-    async def project_name(self, project: str) -> str | None:
-        row = await self._fetchrow("SELECT name FROM projects WHERE id = $1", project)
-        return None if row is None else str(row[0])
-
     async def conversation_project(self, conversation_id: str) -> str | None:
         row = await self._fetchrow(
             "SELECT p.name FROM conversations c JOIN projects p ON p.id = c.project_id "

@@ -299,10 +299,6 @@ class SQLiteStore:
             lambda conn: dashboard.summaries(conn, project, conversation_ids)
         )
 
-    async def project_name(self, project: str) -> str | None:
-        row = self._reader.execute("SELECT name FROM projects WHERE id = ?", (project,)).fetchone()
-        return None if row is None else str(row[0])
-
     async def conversation_project(self, conversation_id: str) -> str | None:
         row = self._reader.execute(
             "SELECT p.name FROM conversations c JOIN projects p ON p.id = c.project_id "
