@@ -20,6 +20,7 @@ import pytest
 
 from parley import auth
 from parley.store import open_store
+from tests.upstream import FakeUpstream
 
 POSTGRES_URL = os.environ.get("PARLEY_TEST_POSTGRES_URL")
 
@@ -218,3 +219,66 @@ def empty_database(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[s
 
     with fresh_database() as url:
         yield url
+
+
+@pytest.fixture(scope="session")
+def upstream() -> Iterator[FakeUpstream]:
+    """The deterministic model server the Responses tests put behind parley."""
+    fake = FakeUpstream(models=["fake-model", "fake-other", "org/big-model"])
+    yield fake
+    fake.close()
+
+
+@pytest.fixture(scope="session")
+def responses_server(
+    backend: str, upstream: FakeUpstream, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[LiveServer]:
+    """A live parley with ``upstream`` behind /v1/responses, on each backend.
+
+    Its config file's [[upstreams]] add ``dead-*`` models (a port nothing listens on),
+    ``slow-*`` ones (``upstream`` with a one-second timeout) and ``resp-*`` ones
+    (``upstream``'s own Responses API).
+    """
+    folder = tmp_path_factory.mktemp("rdb")
+    config = folder / "parley.toml"
+    config.write_text(
+        f'[[upstreams]]\nname = "dead"\nurl = "http://127.0.0.1:{free_port()}/v1"\n'
+        'models = ["dead-*"]\n\n'
+        f'[[upstreams]]\nname = "slow"\nurl = "{upstream.url}"\nmodels = ["slow-*"]\n'
+        "timeout = 1\n\n"
+        f'[[upstreams]]\nname = "responses-api"\nurl = "{upstream.url}"\nmodels = ["resp-*"]\n'
+        'api = "responses"\n'
+    )
+    args = [
+        "--upstream",
+        upstream.url,
+        "--upstream-api-key",
+        "sk-upstream-secret",
+        "--config",
+        str(config),
+    ]
+    log = tmp_path_factory.mktemp("rlog") / "server.log"
+    if backend == "sqlite":
+        live = start_server(str(folder / "parley.db"), log, args=args)
+        yield live
+        stop_server(live)
+        return
+    from tests.pg import fresh_database
+
+    with fresh_database() as url:
+        live = start_server(url, log, args=args)
+        yield live
+        stop_server(live)
+
+
+@pytest.fixture
+def rclient(responses_server: LiveServer) -> Iterator[openai.OpenAI]:
+    """The strict SDK against ``responses_server``, in this test's own project."""
+    with responses_server.client(responses_server.new_key()) as sdk:
+        yield sdk
+
+
+@pytest.fixture
+def model() -> str:
+    """A model name of this test's own, so scripted replies and records keep apart."""
+    return f"m-{uuid.uuid4().hex[:10]}"

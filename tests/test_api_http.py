@@ -135,7 +135,7 @@ def test_a_body_just_under_4_mib_reaches_validation(http: httpx.Client) -> None:
     ("method", "path"),
     [
         ("GET", "/v1/foo"),
-        ("POST", "/v1/responses"),
+        ("POST", "/v1/assistants"),
         ("GET", "/v1/conversations/conv_x/items/msg_x/more"),
         ("GET", "/v1/conversations/"),
         ("GET", "/index.html"),  # `GET /` itself answers with the way in

@@ -171,8 +171,9 @@ def test_the_document_lists_exactly_the_tables_api_routes() -> None:
         for method in operations
         if method != "parameters"
     }
+    # The document names a {name:path} parameter without its convertor.
     declared = {
-        (r.method, r.path)
+        (r.method, r.path.replace(":path}", "}"))
         for r in ROUTES.routes
         if r.path != "/" and not r.path.startswith(("/dash", "/openapi"))  # pages, not API
     }

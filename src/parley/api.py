@@ -220,6 +220,7 @@ Handler = Callable[[Request, Store, str], Awaitable[Response]]
 # Real ids are about 60 characters. Longer ones cannot exist; answering without echoing them
 # whole keeps a huge URL from turning into an even bigger error body.
 MAX_ID_LENGTH = 256
+_KINDS = {"item_id": "Item", "response_id": "Response", "model": "Model"}
 
 
 def authed(handler: Handler) -> Callable[[Request], Awaitable[Response]]:
@@ -239,7 +240,7 @@ def authed(handler: Handler) -> Callable[[Request], Awaitable[Response]]:
         for name, value in request.path_params.items():
             # No id is that long or holds NUL (PostgreSQL text cannot even hold one).
             if len(value) > MAX_ID_LENGTH or "\x00" in value:
-                kind = "Item" if name == "item_id" else "Conversation"
+                kind = _KINDS.get(name, "Conversation")
                 shown = value[:32].replace("\x00", "\\u0000")
                 raise NotFound(
                     f"{kind} with id '{shown}{'…' if len(value) > 32 else ''}' not found."

@@ -29,6 +29,8 @@ from parley.routing import RouteTable
 from parley.settings import DEFAULTS, Settings, from_env
 from parley.settings import build as build_settings
 from parley.store import Store, open_store
+from parley.upstreams import Upstreams
+from parley.upstreams.config import upstream_configs
 
 log = logging.getLogger("parley")
 
@@ -182,6 +184,7 @@ def create_app(
     """
     if fields:
         settings = build_settings(msgspec.to_builtins(settings), fields)
+    models = Upstreams(upstream_configs(settings))
     backend = store or open_store(
         settings.database,
         migrate=settings.migrate,
@@ -202,6 +205,7 @@ def create_app(
         finally:
             if limiter is not None:
                 await limiter.close()
+            await models.close()
             await backend.close()
 
     cors = None
@@ -231,6 +235,8 @@ def create_app(
     app.state.body_timeout = settings.body_timeout
     app.state.rate_limiter = limiter
     app.state.key_use = auth.KeyUse()
+    app.state.upstreams = models
+    app.state.tool_loop_dedupe = settings.tool_loop_dedupe
     app.state.openapi = msgspec.json.encode(openapi_document(routes.routes))
     return Edge(app, routes, AccessLog() if settings.access_log else None, cors)
 

@@ -137,6 +137,11 @@ def query_timeout(budget: float) -> ServiceUnavailable:
     )
 
 
+def response_not_found(response_id: str) -> NotFound:
+    """The 404 OpenAI answers for an unknown response."""
+    return NotFound(f"Response with id '{response_id}' not found.")
+
+
 def duplicate_item(item_id: str, index: int) -> InvalidRequest:
     """400 for an item id the conversation already holds."""
     return InvalidRequest(

@@ -195,6 +195,17 @@ class ConversationRecord(msgspec.Struct):
         return Conversation(self.id, self.created_at, msgspec.Raw(self.metadata))
 
 
+class ResponseRecord(msgspec.Struct):
+    """A stored response: the Response JSON as answered, its input items, what it continued."""
+
+    id: str
+    created_at: int
+    data: bytes
+    # A JSON array of the response's input items, in their stored form.
+    input_items: bytes
+    previous_response_id: str | None = None
+
+
 class ApiKeyInfo(msgspec.Struct):
     """An API key as listed: never the key itself, only a short hint."""
 

@@ -22,7 +22,14 @@ ROLES = ("user", "assistant", "system")
 Message = tuple[str, str] | Mapping[str, Any]
 T = TypeVar("T")
 
-__all__ = ["Node", "NodeError", "ValidationError", "message_item", "parse_metadata"]
+__all__ = [
+    "Node",
+    "NodeError",
+    "ValidationError",
+    "message_item",
+    "message_model_body",
+    "parse_metadata",
+]
 
 
 def message_item(role: str, text: str) -> dict[str, Any]:
@@ -102,6 +109,43 @@ def _require_id(value: str, what: str = "Conversation ID") -> str:
     if not isinstance(value, str) or not value.strip():
         raise ValidationError(f"{what} is required")
     return value.strip()
+
+
+def message_model_body(
+    model: str, messages: Sequence[Message], options: Mapping[str, Any] | None = None
+) -> dict[str, Any]:
+    """The body n8n's Message a Model sends (captured, reference §5)."""
+    if not isinstance(model, str) or not model.strip():
+        raise ValidationError("Model is required")
+    items = [message_item(*_as_pair(m, n)) for n, m in enumerate(messages, start=1)]
+    if not items:
+        raise ValidationError("At least one message is required")
+    opts = dict(options or {})
+    body: dict[str, Any] = {
+        "model": model.strip(),
+        "input": items,
+        "parallel_tool_calls": True,
+        "store": bool(opts.get("store", True)),
+        "background": False,
+    }
+    conversation = opts.get("conversationId")
+    previous = opts.get("previousResponseId")
+    if conversation:
+        body["conversation"] = _require_id(str(conversation))
+    if previous:
+        body["previous_response_id"] = _require_id(str(previous), "Previous Response ID")
+    for option, field in (
+        ("instructions", "instructions"),
+        ("maxTokens", "max_output_tokens"),
+        ("temperature", "temperature"),
+        ("topP", "top_p"),
+    ):
+        if opts.get(option) is not None:
+            body[field] = opts[option]
+    metadata = parse_metadata(opts.get("metadata"))
+    if metadata:
+        body["metadata"] = metadata
+    return body
 
 
 class Node:
@@ -333,3 +377,25 @@ class Node:
         if not isinstance(page, dict) or not isinstance(page.get("data"), list):
             raise NodeError(f"unexpected answer from {self.credential.base_url}: {page!r:.200}")
         return page
+
+    # Text → Message a Model (the Responses API) ----------------------------------------
+
+    def message_model(
+        self,
+        model: str,
+        messages: Sequence[Message],
+        options: Mapping[str, Any] | None = None,
+        *,
+        simplify: bool = True,
+    ) -> dict[str, Any]:
+        """n8n's Message a Model: one response; ``{"output": [...]}`` when ``simplify``.
+
+        ``options`` as n8n names them: ``conversationId``, ``instructions``,
+        ``previousResponseId``, ``store`` (default true), ``maxTokens``, ``temperature``,
+        ``topP``, ``metadata``.
+        """
+        body = message_model_body(model, messages, options)
+        subject = f"conversation '{body['conversation']}'" if "conversation" in body else None
+        made = self._call(subject, lambda: self.client.responses.create(**body))
+        answer: dict[str, Any] = made.to_dict(mode="json")
+        return {"output": answer.get("output") or []} if simplify else answer

@@ -17,10 +17,12 @@ from parley.models import (
     Health,
     Usage,
 )
+from parley.responses import api as responses
 from parley.routing import Route, RouteTable
 
 CONVERSATION = "/v1/conversations/{conversation_id}"
 ITEM = CONVERSATION + "/items/{item_id}"
+RESPONSE = "/v1/responses/{response_id}"
 
 ROUTES = RouteTable(
     [
@@ -53,6 +55,46 @@ ROUTES = RouteTable(
             body=ForkRequest,
         ),
         Route("GET", "/v1/usage", api_extensions.usage, "getUsage", answers=Usage),
+        # OpenAI's Responses API over conversations, and the models of the upstreams behind it.
+        Route(
+            "POST",
+            "/v1/responses",
+            responses.create_response,
+            "createResponse",
+            answers=responses.ResponseObject,
+        ),
+        Route(
+            "GET",
+            RESPONSE,
+            responses.retrieve_response,
+            "getResponse",
+            answers=responses.ResponseObject,
+        ),
+        Route(
+            "DELETE",
+            RESPONSE,
+            responses.delete_response,
+            "deleteResponse",
+            answers=responses.DeletedResponse,
+        ),
+        Route(
+            "GET",
+            RESPONSE + "/input_items",
+            responses.list_input_items,
+            "listInputItems",
+            answers=responses.InputItemList,
+        ),
+        Route(
+            "GET", "/v1/models", responses.list_models, "listModels", answers=responses.ModelList
+        ),
+        # Model names such as "Qwen/Qwen2.5-7B" hold a slash.
+        Route(
+            "GET",
+            "/v1/models/{model:path}",
+            responses.retrieve_model,
+            "retrieveModel",
+            answers=responses.Model,
+        ),
         # The dashboard: HTML pages, not part of /openapi.json.
         Route("GET", "/", home.home, "home"),
         *dashboard.ROUTES,

@@ -36,6 +36,22 @@ class PostgresOptions(msgspec.Struct, frozen=True, forbid_unknown_fields=True, k
     pool_size: Annotated[int, msgspec.Meta(ge=1, le=1000)] = 10  # per worker process
 
 
+class UpstreamTable(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
+    """One ``[[upstreams]]`` table: a model server behind /v1/responses and its models."""
+
+    url: str
+    name: str = ""
+    # chat: Chat Completions; responses: the server's own Responses API, with store: false.
+    api: Literal["chat", "responses"] = "chat"
+    # Names or glob patterns; the first upstream whose patterns match a model answers it.
+    models: tuple[str, ...] = ("*",)
+    api_key: str | None = None
+    # The name of an environment variable holding the key (read where the server runs).
+    api_key_env: str | None = None
+    timeout: Annotated[float, msgspec.Meta(gt=0)] = 600.0
+    connect_timeout: Annotated[float, msgspec.Meta(gt=0)] = 10.0
+
+
 class Settings(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
     """What a parley server runs with."""
 
@@ -56,12 +72,28 @@ class Settings(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=
     statement_timeout: Annotated[float, msgspec.Meta(ge=0)] = 30.0
     # `parley serve` migrates once before its workers start; they only open the database.
     migrate: bool = True
+    # The model server behind /v1/responses for every model no [[upstreams]] table names.
+    upstream: str | None = None
+    upstream_api_key: str | None = None
+    upstream_api: Literal["chat", "responses"] = "chat"
+    upstream_timeout: Annotated[float, msgspec.Meta(gt=0)] = 600.0
+    # Drop the messages n8n's tool loop sends again (parley.responses.context).
+    tool_loop_dedupe: bool = True
     sqlite: SQLiteOptions = SQLiteOptions()
     postgres: PostgresOptions = PostgresOptions()
+    upstreams: tuple[UpstreamTable, ...] = ()
 
     def __repr__(self) -> str:
-        # A fixed API key must not reach a log through a repr.
-        shown = msgspec.structs.replace(self, api_key="…" if self.api_key else None)
+        # A fixed API key, or an upstream's, must not reach a log through a repr.
+        shown = msgspec.structs.replace(
+            self,
+            api_key="…" if self.api_key else None,
+            upstream_api_key="…" if self.upstream_api_key else None,
+            upstreams=tuple(
+                msgspec.structs.replace(u, api_key="…" if u.api_key else None)
+                for u in self.upstreams
+            ),
+        )
         fields = ", ".join(f"{f}={getattr(shown, f)!r}" for f in self.__struct_fields__)
         return f"Settings({fields})"
 
@@ -69,6 +101,8 @@ class Settings(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=
 DEFAULTS = Settings()
 
 _TABLES = ("sqlite", "postgres")
+# Settings only a file holds (arrays of tables): no flag, no variable.
+_FILE_ONLY = ("upstreams",)
 
 # Flags (and file keys) that live in a backend's table, by flag name.
 NESTED: dict[str, tuple[str, str]] = {
@@ -79,7 +113,10 @@ NESTED: dict[str, tuple[str, str]] = {
 # The PARLEY_* variable of each flag.
 ENV: dict[str, str] = {
     name: "PARLEY_" + name.upper()
-    for name in [*(f for f in Settings.__struct_fields__ if f not in _TABLES), *NESTED]
+    for name in [
+        *(f for f in Settings.__struct_fields__ if f not in _TABLES + _FILE_ONLY),
+        *NESTED,
+    ]
 }
 
 

@@ -22,6 +22,11 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
         "n8n's Conversation operations: create, get, update, remove, list, fork.",
     ),
     "items": ("parley.cli.items", "items", "A conversation's items: add, list, get, delete."),
+    "response": (
+        "parley.cli.response",
+        "response",
+        "n8n's Message a Model: a response, streamed to the terminal.",
+    ),
     "credentials": (
         "parley.cli.credentials",
         "credentials_group",

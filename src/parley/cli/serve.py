@@ -18,6 +18,7 @@ from parley.errors import ParleyError
 from parley.settings import Settings, SettingsError
 from parley.store import open_store
 from parley.store.sqlite import SchemaTooNew
+from parley.upstreams.config import upstream_configs
 
 
 async def _bootstrap(chosen: Settings) -> str | None:
@@ -125,6 +126,36 @@ def _option(flag: str, *declarations: str, **options: Any) -> Callable[[F], F]:
     help="Seconds one database query may run before it is cancelled with a 503 (0: no "
     "limit). On SQLite a read past 20 ms leaves the event loop, so others are still served.",
 )
+@_option(
+    "upstream",
+    metavar="URL",
+    help="The model server behind /v1/responses: an OpenAI-compatible base URL ending in /v1 "
+    "(vLLM, Ollama, llama.cpp's server, LM Studio, OpenAI). More in the --config file's "
+    "[[upstreams]] tables.",
+)
+@_option(
+    "upstream_api_key",
+    metavar="KEY",
+    help="The key parley sends to --upstream (never a client's parley key).",
+)
+@_option(
+    "upstream_api",
+    type=click.Choice(["chat", "responses"]),
+    help="What --upstream speaks: Chat Completions, or its own Responses API (called with "
+    "store: false).",
+)
+@_option(
+    "upstream_timeout",
+    type=click.FloatRange(0.1),
+    help="Seconds a model call may take before it answers 504.",
+)
+@_option(
+    "tool_loop_dedupe",
+    "--tool-loop-dedupe/--no-tool-loop-dedupe",
+    show_default=True,
+    help="Drop the messages n8n's tool loop sends again with each function_call_output "
+    "(n8n-io/n8n#22987), so a conversation stores and shows them once.",
+)
 @click.pass_context
 def serve(ctx: click.Context, /, config: str | None, **values: Any) -> None:
     """Serve OpenAI's Conversations API on HOST:PORT (base URL http://HOST:PORT/v1).
@@ -149,6 +180,8 @@ def serve(ctx: click.Context, /, config: str | None, **values: Any) -> None:
     }
     try:
         chosen = settings.build(settings.read_file(config) if config else {}, given)
+        # Checked now, so a bad upstream stops the start instead of every worker.
+        upstream_configs(chosen)
     except SettingsError as exc:
         raise click.UsageError(str(exc)) from None
     try:
@@ -172,6 +205,9 @@ def serve(ctx: click.Context, /, config: str | None, **values: Any) -> None:
     where = f"http://{chosen.host}:{chosen.port}/v1"
     database = describe(chosen.database)
     click.echo(f"parley: serving on {where} (database: {database})", err=True)
+    if chosen.upstream or chosen.upstreams:
+        count = len(chosen.upstreams) + (1 if chosen.upstream else 0)
+        click.echo(f"parley: {count} model upstream(s) behind /v1/responses", err=True)
     server = Granian(
         "parley.app:create_app",
         address=chosen.host,

@@ -13,6 +13,7 @@ from parley.models import (
     DashboardSession,
     ItemPage,
     NewItem,
+    ResponseRecord,
     TimeFilter,
     Usage,
 )
@@ -160,3 +161,20 @@ class Store(Protocol):
 
     async def usage(self, project: str) -> Usage:
         """How many conversations and items ``project`` stores, and their size in bytes."""
+
+    async def commit_response(
+        self,
+        project: str,
+        conversation_id: str | None,
+        items: list[NewItem],
+        created_at: int,
+        response: ResponseRecord | None,
+    ) -> None:
+        """One transaction: append a response's items to its conversation (if any, adjacent and
+        in order) and store the response (if given). 404 when the conversation is gone."""
+
+    async def retrieve_response(self, project: str, response_id: str) -> ResponseRecord:
+        """A stored response; NotFound for an unknown one or another project's."""
+
+    async def delete_response(self, project: str, response_id: str) -> None:
+        """Delete a stored response; NotFound for an unknown one or another project's."""

@@ -29,6 +29,7 @@ from parley.errors import (
     conversation_not_found,
     item_not_found,
     query_timeout,
+    response_not_found,
 )
 from parley.models import (
     NO_TIME_FILTER,
@@ -39,6 +40,7 @@ from parley.models import (
     DashboardSession,
     ItemPage,
     NewItem,
+    ResponseRecord,
     TimeFilter,
     Usage,
 )
@@ -196,6 +198,18 @@ SQL_INSERT_PROJECT = (
     "INSERT INTO projects (id, name, created_at) VALUES ($1, $2, $3) "
     "ON CONFLICT (name) DO NOTHING RETURNING id"
 )
+
+SQL_INSERT_RESPONSE = """
+INSERT INTO responses (id, project_id, created_at, previous_response_id, data, input_items)
+VALUES ($1, $2, $3, $4, $5, $6)
+"""
+
+SQL_RETRIEVE_RESPONSE = """
+SELECT created_at, data, input_items, previous_response_id
+FROM responses WHERE id = $1 AND project_id = $2
+"""
+
+SQL_DELETE_RESPONSE = "DELETE FROM responses WHERE id = $1 AND project_id = $2"
 
 
 # -- availability ----------------------------------------------------------------------------
@@ -690,6 +704,78 @@ class PostgresStore:
     async def find_item(self, project: str, item_id: str) -> bytes | None:
         row = await self._fetchrow(SQL_FIND_ITEM, item_id, project)
         return None if row is None else bytes(row[0])
+
+    # -- responses -----------------------------------------------------------------------
+
+    async def commit_response(
+        self,
+        project: str,
+        conversation_id: str | None,
+        items: list[NewItem],
+        created_at: int,
+        response: ResponseRecord | None,
+    ) -> None:
+        async with self._conn() as conn:
+            try:
+                await self._commit_response(
+                    conn, project, conversation_id, items, created_at, response
+                )
+            except asyncpg.UniqueViolationError:
+                # The transaction is rolled back by now; find which id was already taken.
+                taken = await conn.fetch(
+                    SQL_TAKEN_IDS, conversation_id, project, [item.id for item in items]
+                )
+                raise _duplicate(items, {row[0] for row in taken}) from None
+
+    async def _commit_response(
+        self,
+        conn: Any,
+        project: str,
+        conversation_id: str | None,
+        items: list[NewItem],
+        created_at: int,
+        response: ResponseRecord | None,
+    ) -> None:
+        async with conn.transaction():
+            if conversation_id is not None:
+                # The conversation's row lock (taken by SQL_CREATE_ITEMS) orders concurrent
+                # turns; each turn's items land adjacent, in order.
+                if items:
+                    status: str = await conn.execute(
+                        SQL_CREATE_ITEMS,
+                        conversation_id,
+                        project,
+                        [item.id for item in items],
+                        [item.type for item in items],
+                        [item.data for item in items],
+                        created_at,
+                    )
+                    if status.endswith(" 0"):
+                        raise conversation_not_found(conversation_id)
+                elif not await self._conversation_exists(conn, project, conversation_id):
+                    raise conversation_not_found(conversation_id)
+            if response is not None:
+                await conn.execute(
+                    SQL_INSERT_RESPONSE,
+                    response.id,
+                    project,
+                    response.created_at,
+                    response.previous_response_id,
+                    response.data,
+                    response.input_items,
+                )
+
+    async def retrieve_response(self, project: str, response_id: str) -> ResponseRecord:
+        row = await self._fetchrow(SQL_RETRIEVE_RESPONSE, response_id, project)
+        if row is None:
+            raise response_not_found(response_id)
+        return ResponseRecord(response_id, row[0], bytes(row[1]), bytes(row[2]), row[3])
+
+    async def delete_response(self, project: str, response_id: str) -> None:
+        async with self._conn() as conn:
+            status: str = await conn.execute(SQL_DELETE_RESPONSE, response_id, project)
+        if status != "DELETE 1":
+            raise response_not_found(response_id)
 
 
 async def _ensure_project(conn: Any, name: str) -> str:

@@ -1,0 +1,300 @@
+"""The /v1/responses and /v1/models routes: parse, build the context, call the model, store."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import AsyncGenerator, Awaitable, Callable
+from typing import Any, TypeVar
+
+import msgspec
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.types import Receive, Scope, Send
+
+from parley import ids
+from parley.api import JSONBytes, authed, ok, parse_limit, parse_order, read_json
+from parley.errors import InvalidRequest, NotFound, ParleyError, item_not_found
+from parley.models import NewItem, ResponseRecord
+from parley.responses.context import build_context
+from parley.responses.core import Event, Turn, generate, new_response
+from parley.responses.request import parse_create
+from parley.store import Store
+from parley.upstreams import ModelCall, Upstreams
+from parley.upstreams import model_not_found as _model_not_found
+
+T = TypeVar("T")
+_encode = msgspec.json.Encoder().encode
+_decode = msgspec.json.decode
+
+
+# The Response object is documented by OpenAI's Responses spec; parley's document names its shape.
+ResponseObject = dict[str, Any]
+
+
+class _ClientGone(Exception):
+    """The client disconnected before the answer was ready."""
+
+
+class Watch:
+    """Notices the client leaving: one pending ``receive()`` for the whole request.
+
+    Only one watcher may exist per request: granian ends a request's transport when a pending
+    ``receive()`` is cancelled, so the watcher is left to finish when the request does.
+    """
+
+    def __init__(self, receive: Receive) -> None:
+        self.gone = asyncio.Event()
+        self._task = asyncio.ensure_future(self._watch(receive))
+
+    async def _watch(self, receive: Receive) -> None:
+        with contextlib.suppress(Exception):
+            while (await receive())["type"] != "http.disconnect":
+                pass
+        self.gone.set()
+
+    async def run(self, work: Awaitable[T]) -> T:
+        """``work``'s result; cancelled (and _ClientGone raised) when the client leaves first."""
+        task = asyncio.ensure_future(work)
+        waiter = asyncio.ensure_future(self.gone.wait())
+        try:
+            await asyncio.wait({task, waiter}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            waiter.cancel()
+        if not task.done():
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+            raise _ClientGone
+        return task.result()
+
+
+def _sse(event: Event) -> bytes:
+    kind: str = event["type"]
+    return b"event: " + kind.encode() + b"\ndata: " + _encode(event) + b"\n\n"
+
+
+class EventStream(Response):
+    """Server-Sent Events from a turn's generator; a client that leaves cancels the turn."""
+
+    media_type = "text/event-stream"
+
+    def __init__(self, events: AsyncGenerator[Event, None], watch: Watch) -> None:
+        # No body: Response.__init__ would declare content-length: 0.
+        self.status_code = 200
+        self.background = None
+        self.init_headers({"cache-control": "no-cache", "x-accel-buffering": "no"})
+        self._events = events
+        self._watch = watch
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        async def pump() -> None:
+            await send({"type": "http.response.start", "status": 200, "headers": self.raw_headers})
+            async for event in self._events:
+                await send({"type": "http.response.body", "body": _sse(event), "more_body": True})
+            await send({"type": "http.response.body", "body": b"", "more_body": False})
+
+        with contextlib.suppress(_ClientGone, OSError):
+            await self._watch.run(pump())
+
+
+def _metadata_field(record: ResponseRecord) -> Any:
+    return _decode(record.data)
+
+
+@authed
+async def create_response(request: Request, store: Store, project: str) -> Response:
+    """Create a model response (OpenAI's Responses API), in a conversation when one is given.
+
+    The model server configured for the model answers; the turn's input and output items are
+    appended to the conversation in one transaction. With `stream: true` the answer is
+    Server-Sent Events in OpenAI's shapes.
+    """
+    body = await read_json(request, required=True)
+    parsed = parse_create(body)
+    upstreams: Upstreams = request.app.state.upstreams
+    upstream = upstreams.for_model(parsed.model)
+    context = await build_context(
+        store,
+        project,
+        conversation=parsed.conversation,
+        previous_response_id=parsed.previous_response_id,
+        parsed=parsed.input,
+        dedupe=request.app.state.tool_loop_dedupe,
+    )
+    call = ModelCall(
+        model=parsed.model,
+        instructions=parsed.instructions,
+        items=context.model_items(),
+        stream=parsed.stream,
+        history=len(context.history),
+        history_param="conversation" if parsed.conversation else "previous_response_id",
+        tools=parsed.tools,
+        tool_choice=None
+        if parsed.tool_choice == "auto" and not parsed.tools
+        else parsed.tool_choice,
+        parallel_tool_calls=parsed.parallel_tool_calls,
+        temperature=parsed.temperature,
+        top_p=parsed.top_p,
+        max_output_tokens=parsed.max_output_tokens,
+        text_format=parsed.text_format,
+        user=parsed.user,
+    )
+    created_at = int(time.time())
+    turn = Turn(new_response(parsed, ids.new_id("resp_"), created_at))
+    input_blob = b"[" + b",".join(item.data for item in context.inputs) + b"]"
+
+    async def commit(response: dict[str, Any], output: list[NewItem]) -> None:
+        record = None
+        if parsed.store:
+            record = ResponseRecord(
+                response["id"],
+                created_at,
+                _encode(response),
+                input_blob,
+                parsed.previous_response_id,
+            )
+        if parsed.conversation is None and record is None:
+            return
+        await store.commit_response(
+            project, parsed.conversation, context.fresh + output, created_at, record
+        )
+
+    watch = Watch(request.receive)
+    if parsed.stream:
+        # The upstream's status is known before the first byte: an error is still an HTTP error.
+        try:
+            model_stream = await watch.run(upstream.start(call))
+        except _ClientGone:
+            return Response(status_code=499)
+        return EventStream(generate(turn, model_stream, commit), watch)
+
+    async def whole() -> dict[str, Any]:
+        model_stream = await upstream.start(call)
+        async for _ in generate(turn, model_stream, commit):
+            pass
+        if turn.error is not None:
+            raise turn.error
+        return turn.response
+
+    try:
+        response = await watch.run(whole())
+    except _ClientGone:
+        # Nobody is listening; the status only shows in the access log.
+        return Response(status_code=499)
+    return ok(response)
+
+
+@authed
+async def retrieve_response(request: Request, store: Store, project: str) -> Response:
+    """A stored response, as it was answered."""
+    if request.query_params.get("stream") in ("true", "1"):
+        raise InvalidRequest(
+            "Streaming a stored response again is not supported by this server.",
+            param="stream",
+            code="unsupported_parameter",
+        )
+    record = await store.retrieve_response(project, request.path_params["response_id"])
+    return JSONBytes(record.data)
+
+
+class DeletedResponse(msgspec.Struct):
+    """What deleting a response answers."""
+
+    id: str
+    object: str = "response"
+    deleted: bool = True
+
+
+@authed
+async def delete_response(request: Request, store: Store, project: str) -> Response:
+    """Delete a stored response (its conversation's items stay)."""
+    response_id = request.path_params["response_id"]
+    await store.delete_response(project, response_id)
+    return ok(DeletedResponse(response_id))
+
+
+class InputItemList(msgspec.Struct):
+    """A page of a response's input items."""
+
+    data: list[Any]
+    first_id: str | None
+    last_id: str | None
+    has_more: bool
+    object: str = "list"
+
+
+@authed
+async def list_input_items(request: Request, store: Store, project: str) -> Response:
+    """A page of a stored response's input items (newest first by default)."""
+    params = request.query_params
+    limit = parse_limit(params.get("limit"))
+    order = parse_order(params.get("order"))
+    record = await store.retrieve_response(project, request.path_params["response_id"])
+    items: list[dict[str, Any]] = _decode(record.input_items)
+    if order == "desc":
+        items.reverse()
+    after = params.get("after")
+    if after:
+        position = next((i for i, item in enumerate(items) if item.get("id") == after), None)
+        if position is None:
+            raise item_not_found(after)
+        items = items[position + 1 :]
+    page = items[:limit]
+    return ok(
+        InputItemList(
+            data=page,
+            first_id=page[0]["id"] if page else None,
+            last_id=page[-1]["id"] if page else None,
+            has_more=len(items) > limit,
+        )
+    )
+
+
+class Model(msgspec.Struct):
+    """A model an upstream serves (OpenAI's ``Model``)."""
+
+    id: str
+    owned_by: str
+    created: int = 0
+    object: str = "model"
+
+
+class ModelList(msgspec.Struct):
+    """OpenAI's list of models."""
+
+    data: list[Model]
+    object: str = "list"
+
+
+@authed
+async def list_models(request: Request, store: Store, project: str) -> Response:
+    """The models the configured model servers serve."""
+    upstreams: Upstreams = request.app.state.upstreams
+    models = await upstreams.models()
+    return ok(ModelList([Model(name, owner) for name, owner in models]))
+
+
+@authed
+async def retrieve_model(request: Request, store: Store, project: str) -> Response:
+    """One model the configured model servers serve."""
+    name = request.path_params["model"]
+    upstreams: Upstreams = request.app.state.upstreams
+    for model, owner in await upstreams.models():
+        if model == name:
+            return ok(Model(model, owner))
+    raise _model_not_found(name)
+
+
+Endpoint = Callable[[Request], Awaitable[Response]]
+__all__ = [
+    "NotFound",
+    "ParleyError",
+    "create_response",
+    "delete_response",
+    "list_input_items",
+    "list_models",
+    "retrieve_model",
+    "retrieve_response",
+]

@@ -1,0 +1,188 @@
+"""What both upstream kinds share: one httpx client per upstream, errors mapped honestly.
+
+httpx rather than the openai SDK's AsyncOpenAI: the same connection pool underneath, without
+the SDK's per-call option merging and pydantic models (bench/upstream_client.py measures it).
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import logging
+from collections.abc import AsyncIterator
+from typing import Any
+
+import httpx
+import msgspec
+
+from parley.upstreams.base import UpstreamError
+
+log = logging.getLogger("parley.upstreams")
+_decode = msgspec.json.decode
+_GLOB = set("*?[")
+
+
+class UpstreamConfig(msgspec.Struct, frozen=True, kw_only=True):
+    """One model server: where, which models (names or glob patterns), key, timeout, API."""
+
+    url: str
+    name: str = ""
+    api: str = "chat"
+    models: tuple[str, ...] = ("*",)
+    api_key: str | None = None
+    timeout: float = 600.0
+    connect_timeout: float = 10.0
+
+
+class HTTPUpstream:
+    """The parts of an upstream that are plain HTTP: the client, model matching, errors."""
+
+    def __init__(self, config: UpstreamConfig) -> None:
+        self.config = config
+        # The name shows in error messages and model listings; the URL stays in the log.
+        self.name = config.name or "upstream"
+        headers = {"accept": "application/json"}
+        if config.api_key:
+            headers["authorization"] = f"Bearer {config.api_key}"
+        self.client = httpx.AsyncClient(
+            base_url=config.url.rstrip("/"),
+            headers=headers,
+            timeout=httpx.Timeout(
+                config.timeout, connect=min(config.connect_timeout, config.timeout)
+            ),
+            limits=httpx.Limits(max_connections=256, max_keepalive_connections=64),
+            # Upstreams are named by the operator; proxies from the environment would reroute them.
+            trust_env=False,
+        )
+
+    def serves(self, model: str) -> bool:
+        """Whether ``model`` matches one of this upstream's names or patterns."""
+        return any(fnmatch.fnmatchcase(model, pattern) for pattern in self.config.models)
+
+    async def list_models(self) -> list[str]:
+        """The upstream's own /models, filtered by the patterns, plus the plain names given."""
+        named = [m for m in self.config.models if not (_GLOB & set(m))]
+        found: list[str] = []
+        try:
+            answer = await self.client.get("/models")
+            if answer.status_code == 200:
+                data = _decode(answer.content).get("data") or []
+                found = [str(entry["id"]) for entry in data if isinstance(entry, dict)]
+        except (httpx.HTTPError, msgspec.DecodeError, AttributeError, KeyError) as exc:
+            log.warning("upstream %s: cannot list models: %s", self.name, type(exc).__name__)
+        listed = [m for m in found if self.serves(m)]
+        return listed + [m for m in named if m not in listed]
+
+    async def close(self) -> None:
+        """Close the connection pool."""
+        await self.client.aclose()
+
+    async def open(self, path: str, body: bytes, *, stream: bool) -> httpx.Response:
+        """POST ``body`` to ``path``; the response once its status is good, else UpstreamError."""
+        request = self.client.build_request(
+            "POST", path, content=body, headers={"content-type": "application/json"}
+        )
+        try:
+            response = await self.client.send(request, stream=stream)
+        except httpx.TimeoutException:
+            raise timed_out(self.name) from None
+        except httpx.HTTPError as exc:
+            raise unreachable(self.name, exc) from None
+        if response.status_code >= 400:
+            try:
+                raw = await response.aread()
+            except httpx.HTTPError:
+                raw = b""
+            finally:
+                await response.aclose()
+            raise from_status(self.name, response.status_code, raw, response.headers)
+        return response
+
+
+def timed_out(name: str) -> UpstreamError:
+    """504: the model server did not answer in time."""
+    return UpstreamError(
+        f"The model server ({name}) did not answer in time.",
+        status=504,
+        code="upstream_timeout",
+    )
+
+
+def unreachable(name: str, exc: BaseException) -> UpstreamError:
+    """502: the model server cannot be reached."""
+    return UpstreamError(
+        f"The model server ({name}) cannot be reached: {type(exc).__name__}.",
+        status=502,
+        code="upstream_unreachable",
+    )
+
+
+def broken(name: str, why: str) -> UpstreamError:
+    """502: the model server answered something parley cannot read."""
+    return UpstreamError(
+        f"The model server ({name}) failed: {why}.", status=502, code="upstream_error"
+    )
+
+
+def _message(raw: bytes) -> tuple[str | None, str | None, str | None]:
+    try:
+        body: Any = _decode(raw)
+    except msgspec.DecodeError:
+        text = raw.decode("utf-8", "replace").strip()
+        return (text[:500] or None), None, None
+    error = body.get("error") if isinstance(body, dict) else None
+    if isinstance(error, dict):
+        message = error.get("message")
+        return (
+            str(message) if message is not None else None,
+            error.get("code") if isinstance(error.get("code"), str) else None,
+            error.get("param") if isinstance(error.get("param"), str) else None,
+        )
+    if isinstance(error, str):  # Ollama: {"error": "model 'x' not found"}
+        return error, None, None
+    if isinstance(body, dict) and isinstance(body.get("detail"), str):
+        return body["detail"], None, None
+    return None, None, None
+
+
+def from_status(name: str, status: int, raw: bytes, headers: httpx.Headers) -> UpstreamError:
+    """An upstream error status → parley's answer (4xx passes through, 5xx is a 502)."""
+    message, code, param = _message(raw)
+    said = message or f"HTTP {status}"
+    if status == 429:
+        extra = {"retry-after": headers["retry-after"]} if "retry-after" in headers else {}
+        return UpstreamError(
+            f"The model server ({name}) is rate limiting: {said}",
+            status=429,
+            code=code or "rate_limit_exceeded",
+            type="requests",
+            headers=extra,
+        )
+    if status in (401, 403):
+        # The caller's key was fine; parley's own key for the upstream was not.
+        return UpstreamError(
+            f"The model server ({name}) refused parley's credentials (HTTP {status}).",
+            status=502,
+            code="upstream_auth_failed",
+        )
+    if 400 <= status < 500:
+        return UpstreamError(
+            said, status=status, code=code, param=param, type="invalid_request_error"
+        )
+    return UpstreamError(
+        f"The model server ({name}) failed: {said}", status=502, code=code or "upstream_error"
+    )
+
+
+async def sse_data(response: httpx.Response) -> AsyncIterator[str]:
+    """The ``data:`` payloads of a Server-Sent Events body, one per event."""
+    data: list[str] = []
+    async for line in response.aiter_lines():
+        if not line:
+            if data:
+                yield "\n".join(data)
+                data = []
+            continue
+        if line.startswith("data:"):
+            data.append(line[5:].lstrip(" ") if line[5:6] == " " else line[5:])
+    if data:
+        yield "\n".join(data)
