@@ -23,6 +23,11 @@ from parley.store import open_store
 from tests.upstream import FakeUpstream
 
 POSTGRES_URL = os.environ.get("PARLEY_TEST_POSTGRES_URL")
+# Why PostgreSQL tests skip, and how to turn them on (`make test` does it when it can).
+POSTGRES_SKIP = (
+    "PostgreSQL tests need PARLEY_TEST_POSTGRES_URL; `make test` sets it when a PostgreSQL "
+    "answers on 127.0.0.1:5432"
+)
 
 
 def free_port() -> int:
@@ -154,7 +159,7 @@ def _backends() -> list[object]:
                 pytest.mark.postgres,
                 pytest.mark.skipif(
                     POSTGRES_URL is None,
-                    reason="PostgreSQL tests need PARLEY_TEST_POSTGRES_URL (CI sets it)",
+                    reason=POSTGRES_SKIP,
                 ),
             ],
         ),

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import POSTGRES_URL
+from tests.conftest import POSTGRES_SKIP, POSTGRES_URL
 
 CRASH = Path(__file__).resolve().parent.parent / "bench" / "crash.py"
 
@@ -37,7 +37,7 @@ def database(backend: str, folder: Path) -> Iterator[str]:
             "postgres",
             marks=[
                 pytest.mark.postgres,
-                pytest.mark.skipif(POSTGRES_URL is None, reason="needs PARLEY_TEST_POSTGRES_URL"),
+                pytest.mark.skipif(POSTGRES_URL is None, reason=POSTGRES_SKIP),
             ],
         ),
     ],

@@ -23,13 +23,19 @@ from parley.models import NewItem, TimeFilter
 from parley.store import open_store, postgres
 from parley.store import postgres_extensions as pg_extensions
 from parley.store.sqlite import migrations
-from tests.conftest import POSTGRES_URL, LiveServer, free_port, mint_key, start_server, stop_server
+from tests.conftest import (
+    POSTGRES_SKIP,
+    POSTGRES_URL,
+    LiveServer,
+    free_port,
+    mint_key,
+    start_server,
+    stop_server,
+)
 
 pytestmark = [
     pytest.mark.postgres,
-    pytest.mark.skipif(
-        POSTGRES_URL is None, reason="PostgreSQL tests need PARLEY_TEST_POSTGRES_URL (CI sets it)"
-    ),
+    pytest.mark.skipif(POSTGRES_URL is None, reason=POSTGRES_SKIP),
 ]
 
 

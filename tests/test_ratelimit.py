@@ -11,7 +11,7 @@ import openai
 import pytest
 
 from parley.ratelimit import LocalRateLimiter, rate_limited
-from tests.conftest import POSTGRES_URL, LiveServer, start_server, stop_server
+from tests.conftest import POSTGRES_SKIP, POSTGRES_URL, LiveServer, start_server, stop_server
 from tests.helpers import assert_error
 
 
@@ -109,7 +109,7 @@ def test_without_retries_the_sdk_raises_rate_limit_error(limited: LiveServer) ->
 
 
 @pytest.mark.postgres
-@pytest.mark.skipif(POSTGRES_URL is None, reason="needs PARLEY_TEST_POSTGRES_URL")
+@pytest.mark.skipif(POSTGRES_URL is None, reason=POSTGRES_SKIP)
 def test_the_limit_holds_across_processes_on_postgres(tmp_path: Path) -> None:
     from tests.pg import fresh_database
 

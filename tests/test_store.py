@@ -14,7 +14,7 @@ import pytest
 from parley.errors import InvalidRequest, NotFound, ServiceUnavailable
 from parley.models import NewItem
 from parley.store import Store, open_store
-from tests.conftest import POSTGRES_URL
+from tests.conftest import POSTGRES_SKIP, POSTGRES_URL
 
 Body = Callable[[Store], Awaitable[None]]
 
@@ -28,7 +28,7 @@ Body = Callable[[Store], Awaitable[None]]
                 pytest.mark.postgres,
                 pytest.mark.skipif(
                     POSTGRES_URL is None,
-                    reason="PostgreSQL tests need PARLEY_TEST_POSTGRES_URL (CI sets it)",
+                    reason=POSTGRES_SKIP,
                 ),
             ],
         ),
