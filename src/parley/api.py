@@ -13,18 +13,20 @@ from starlette.responses import Response
 
 from parley import auth, ids
 from parley.errors import (
+    NUL,
     InvalidRequest,
     NotFound,
     ParleyError,
     PayloadTooLarge,
-    duplicate_item,
+    above_maximum,
+    below_minimum,
     invalid_value,
-    item_not_found,
     json_type_name,
     missing_parameter,
+    refuse_nul,
     unknown_parameter,
 )
-from parley.items import ItemReference, check_items_array, copy_item, parse_items
+from parley.items import check_items_array, parse_items, prepare_items
 from parley.metadata import encode_metadata, metadata_filter
 from parley.models import (
     DEFAULT_LIMIT,
@@ -160,19 +162,9 @@ def parse_limit(raw: str | None) -> int:
             code="invalid_type",
         ) from None
     if limit < MIN_LIMIT:
-        raise InvalidRequest(
-            f"Invalid 'limit': integer below minimum value. Expected a value >= {MIN_LIMIT}, "
-            f"but got {limit} instead.",
-            param="limit",
-            code="integer_below_min_value",
-        )
+        raise below_minimum("limit", MIN_LIMIT, limit, "integer")
     if limit > MAX_LIMIT:
-        raise InvalidRequest(
-            f"Invalid 'limit': integer above maximum value. Expected a value <= {MAX_LIMIT}, "
-            f"but got {limit} instead.",
-            param="limit",
-            code="integer_above_max_value",
-        )
+        raise above_maximum("limit", MAX_LIMIT, limit, "integer")
     return limit
 
 
@@ -185,32 +177,6 @@ def parse_order(raw: str | None) -> Order:
     if raw == "desc":
         return "desc"
     raise invalid_value("order", raw, list(_ORDERS))
-
-
-async def resolve_items(
-    store: Store, project: str, parsed: list[NewItem | ItemReference]
-) -> list[NewItem]:
-    """Replace item references by copies of the items they name; reject duplicate ids."""
-    resolved: list[NewItem] = []
-    seen: set[str] = set()
-    for index, entry in enumerate(parsed):
-        if "\x00" in entry.id:
-            # Ids are text in PostgreSQL, which cannot hold NUL: refuse it on every backend.
-            raise InvalidRequest(
-                f"Invalid 'items[{index}].id': an id cannot contain the NUL character (\\u0000).",
-                param=f"items[{index}].id",
-                code="invalid_value",
-            )
-        if isinstance(entry, ItemReference):
-            data = await store.find_item(project, entry.id)
-            if data is None:
-                raise item_not_found(entry.id)
-            entry = copy_item(data)
-        if entry.id in seen:
-            raise duplicate_item(entry.id, index)
-        seen.add(entry.id)
-        resolved.append(entry)
-    return resolved
 
 
 # -- handlers -----------------------------------------------------------------------------
@@ -239,9 +205,9 @@ def authed(handler: Handler) -> Callable[[Request], Awaitable[Response]]:
                 raise rate_limited(wait)
         for name, value in request.path_params.items():
             # No id is that long or holds NUL (PostgreSQL text cannot even hold one).
-            if len(value) > MAX_ID_LENGTH or "\x00" in value:
+            if len(value) > MAX_ID_LENGTH or NUL in value:
                 kind = _KINDS.get(name, "Conversation")
-                shown = value[:32].replace("\x00", "\\u0000")
+                shown = value[:32].replace(NUL, "\\u0000")
                 raise NotFound(
                     f"{kind} with id '{shown}{'…' if len(value) > 32 else ''}' not found."
                 )
@@ -249,13 +215,7 @@ def authed(handler: Handler) -> Callable[[Request], Awaitable[Response]]:
         # Parse the query only when it can hold a NUL: most requests carry no query at all.
         checked = request.query_params.multi_items() if b"%00" in query or b"\0" in query else ()
         for name, value in checked:
-            if "\x00" in value or "\x00" in name:
-                raise InvalidRequest(
-                    f"Invalid value for '{name.replace(chr(0), '')}': it contains a NUL "
-                    "character (\\u0000).",
-                    param=name.replace("\x00", ""),
-                    code="invalid_value",
-                )
+            refuse_nul(name.replace(NUL, ""), name, value, what="a query parameter")
         return await handler(request, store, project)
 
     endpoint.__name__ = handler.__name__
@@ -273,7 +233,7 @@ async def create_conversation(request: Request, store: Store, project: str) -> R
     items: list[NewItem] = []
     if raw_items is not None:
         parsed = parse_items(check_items_array(raw_items))
-        items = await resolve_items(store, project, parsed)
+        items = await prepare_items(store, project, parsed)
     record = await store.create_conversation(
         project, ids.conversation_id(), int(time.time()), metadata, items
     )
@@ -394,7 +354,7 @@ async def create_items(request: Request, store: Store, project: str) -> Response
     if "items" not in body:
         raise missing_parameter("items")
     parsed = parse_items(check_items_array(body["items"], allow_empty=False))
-    items = await resolve_items(store, project, parsed)
+    items = await prepare_items(store, project, parsed)
     await store.create_items(project, conversation_id, items, int(time.time()))
     return ok(
         ItemList(

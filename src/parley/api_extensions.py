@@ -9,7 +9,7 @@ from starlette.responses import Response
 
 from parley import ids
 from parley.api import MAX_ID_LENGTH, authed, ok, read_json, reject_unknown
-from parley.errors import invalid_type, item_not_found
+from parley.errors import NUL, invalid_type, item_not_found
 from parley.metadata import encode_metadata
 from parley.store import Store
 
@@ -25,8 +25,8 @@ async def fork_conversation(request: Request, store: Store, project: str) -> Res
     after_item = body.get("after_item")
     if after_item is not None and not isinstance(after_item, str):
         raise invalid_type("after_item", "a string", after_item)
-    if after_item is not None and (len(after_item) > MAX_ID_LENGTH or "\x00" in after_item):
-        raise item_not_found(after_item[:32].replace("\x00", "\\u0000"))
+    if after_item is not None and (len(after_item) > MAX_ID_LENGTH or NUL in after_item):
+        raise item_not_found(after_item[:32].replace(NUL, "\\u0000"))
     given = body.get("metadata")
     record = await store.fork_conversation(
         project,

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Literal
 
 from parley import ids
+from parley.store import parse_url
 from parley.store.sqlite import migrations
 
 
@@ -47,19 +48,15 @@ KeysChoice = Literal["ask", "keep", "backup"]
 _KEY_COLUMNS = "k.id, p.name, p.created_at, k.name, k.hint, k.key_hash, k.created_at, k.revoked_at"
 
 
-def _is_postgres(database: str) -> bool:
-    return database.startswith(("postgres://", "postgresql://"))
-
-
 def sqlite_path(database: str) -> str:
     """The file path of a SQLite database given as a path or a sqlite:// URL."""
-    if _is_postgres(database):
+    backend, path = parse_url(database)
+    if backend == "postgres":
         raise BackupError(
             "parley backup/restore handle SQLite files; for PostgreSQL use pg_dump and "
             "pg_restore (or your provider's snapshots)."
         )
-    path = database.removeprefix("sqlite:///") if database.startswith("sqlite:///") else database
-    return path.removeprefix("sqlite://")
+    return path
 
 
 def check(path: str) -> Summary:

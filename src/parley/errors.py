@@ -203,3 +203,86 @@ def missing_parameter(param: str) -> InvalidRequest:
 def unknown_parameter(param: str) -> InvalidRequest:
     """``Unknown parameter: 'x'.``"""
     return InvalidRequest(f"Unknown parameter: '{param}'.", param=param, code="unknown_parameter")
+
+
+# -- OpenAI's limit messages: one wording each, for every validator -----------------------
+
+
+def _a(noun: str) -> str:
+    return "an" if noun[0] in "aeiou" else "a"
+
+
+def too_long(param: str, noun: str, maximum: int, length: int, *, code: str = "") -> InvalidRequest:
+    """``Invalid 'x': string too long. Expected a string with maximum length …`` (or array, key)."""
+    return InvalidRequest(
+        f"Invalid '{param}': {noun} too long. Expected {_a(noun)} {noun} with maximum length "
+        f"{maximum}, but got {_a(noun)} {noun} with length {length} instead.",
+        param=param,
+        code=code or f"{noun}_above_max_length",
+    )
+
+
+def too_short(param: str, noun: str, minimum: int, length: int) -> InvalidRequest:
+    """``Invalid 'x': string too short. Expected a string with minimum length …`` (or array)."""
+    return InvalidRequest(
+        f"Invalid '{param}': {noun} too short. Expected {_a(noun)} {noun} with minimum length "
+        f"{minimum}, but got {_a(noun)} {noun} with length {length} instead.",
+        param=param,
+        code=f"{noun}_below_min_length",
+    )
+
+
+def empty_array(param: str) -> InvalidRequest:
+    """``Invalid 'x': empty array. Expected an array with minimum length 1 …``"""
+    return InvalidRequest(
+        f"Invalid '{param}': empty array. Expected an array with minimum length 1, "
+        "but got an empty array instead.",
+        param=param,
+        code="empty_array",
+    )
+
+
+def below_minimum(param: str, minimum: float, value: float, noun: str = "number") -> InvalidRequest:
+    """``Invalid 'x': number below minimum value. Expected a value >= …``"""
+    return InvalidRequest(
+        f"Invalid '{param}': {noun} below minimum value. Expected a value >= {minimum}, "
+        f"but got {value} instead.",
+        param=param,
+        code="integer_below_min_value" if isinstance(value, int) else "decimal_below_min_value",
+    )
+
+
+def above_maximum(param: str, maximum: float, value: float, noun: str = "number") -> InvalidRequest:
+    """``Invalid 'x': number above maximum value. Expected a value <= …``"""
+    return InvalidRequest(
+        f"Invalid '{param}': {noun} above maximum value. Expected a value <= {maximum}, "
+        f"but got {value} instead.",
+        param=param,
+        code="integer_above_max_value" if isinstance(value, int) else "decimal_above_max_value",
+    )
+
+
+def too_many_properties(param: str, maximum: int, count: int) -> InvalidRequest:
+    """``Invalid 'x': too many properties. Expected an object with at most …``"""
+    return InvalidRequest(
+        f"Invalid '{param}': too many properties. Expected an object with at most {maximum} "
+        f"properties, but got an object with {count} properties instead.",
+        param=param,
+        code="object_above_max_properties",
+    )
+
+
+# -- NUL ----------------------------------------------------------------------------------
+
+NUL = "\x00"
+
+
+def refuse_nul(param: str, *texts: str, what: str = "it") -> None:
+    """400 ``invalid_value`` when a text holds NUL: valid JSON, but PostgreSQL text cannot keep
+    it, so every backend refuses it alike instead of one of them failing with a 500."""
+    if any(NUL in text for text in texts):
+        raise InvalidRequest(
+            f"Invalid '{param}': {what} cannot contain the NUL character (\\u0000).",
+            param=param,
+            code="invalid_value",
+        )

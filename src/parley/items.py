@@ -2,18 +2,26 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import msgspec
 
 from parley import ids, schema
 from parley.errors import (
     InvalidRequest,
+    duplicate_item,
+    empty_array,
     invalid_type,
     invalid_value,
+    item_not_found,
     missing_parameter,
+    refuse_nul,
+    too_long,
 )
 from parley.models import ITEM_TYPES, MAX_ITEMS_PER_CALL, MESSAGE_INPUT_ROLES, NewItem
+
+if TYPE_CHECKING:
+    from parley.store import Store
 
 _encode = msgspec.json.Encoder().encode
 _decode = msgspec.json.decode
@@ -104,19 +112,9 @@ def check_items_array(raw: Any, param: str = "items", *, allow_empty: bool = Tru
     if not isinstance(raw, list):
         raise invalid_type(param, "an array of input items", raw)
     if len(raw) > MAX_ITEMS_PER_CALL:
-        raise InvalidRequest(
-            f"Invalid '{param}': array too long. Expected an array with maximum length "
-            f"{MAX_ITEMS_PER_CALL}, but got an array with length {len(raw)} instead.",
-            param=param,
-            code="array_above_max_length",
-        )
+        raise too_long(param, "array", MAX_ITEMS_PER_CALL, len(raw))
     if not raw and not allow_empty:
-        raise InvalidRequest(
-            f"Invalid '{param}': empty array. Expected an array with minimum length 1, "
-            "but got an empty array instead.",
-            param=param,
-            code="empty_array",
-        )
+        raise empty_array(param)
     return raw
 
 
@@ -275,3 +273,34 @@ def copy_item(data: bytes) -> NewItem:
     kind = item["type"]
     item["id"] = ids.new_id(ITEM_TYPES[kind].prefix)
     return NewItem(item["id"], kind, _encode(item))
+
+
+async def prepare_items(
+    store: Store, project: str, parsed: list[NewItem | ItemReference], *, references: bool = True
+) -> list[NewItem]:
+    """Items ready to store: the rules every entry point (API, import, Responses) obeys.
+
+    No id may hold NUL; an item reference becomes a copy of the item it names (404 when the
+    project has none; refused when ``references`` is False); no id may repeat within the call.
+    """
+    prepared: list[NewItem] = []
+    seen: set[str] = set()
+    for index, entry in enumerate(parsed):
+        refuse_nul(f"items[{index}].id", entry.id, what="an id")
+        if isinstance(entry, ItemReference):
+            if not references:
+                raise InvalidRequest(
+                    f"Invalid 'items[{index}]': an item reference has nothing to copy here; "
+                    "give the item itself.",
+                    param=f"items[{index}]",
+                    code="invalid_value",
+                )
+            data = await store.find_item(project, entry.id)
+            if data is None:
+                raise item_not_found(entry.id)
+            entry = copy_item(data)
+        if entry.id in seen:
+            raise duplicate_item(entry.id, index)
+        seen.add(entry.id)
+        prepared.append(entry)
+    return prepared

@@ -6,7 +6,7 @@ from typing import Any
 
 import msgspec
 
-from parley.errors import InvalidRequest, invalid_type
+from parley.errors import InvalidRequest, invalid_type, refuse_nul, too_long, too_many_properties
 from parley.models import MAX_METADATA_KEY, MAX_METADATA_PAIRS, MAX_METADATA_VALUE
 
 _encode = msgspec.json.Encoder().encode
@@ -20,41 +20,17 @@ def encode_metadata(value: Any, param: str = "metadata") -> bytes:
     if not isinstance(value, dict):
         raise invalid_type(param, "a metadata object", value)
     if len(value) > MAX_METADATA_PAIRS:
-        raise InvalidRequest(
-            f"Invalid '{param}': too many properties. Expected an object with at most "
-            f"{MAX_METADATA_PAIRS} properties, but got an object with {len(value)} properties "
-            "instead.",
-            param=param,
-            code="object_above_max_properties",
-        )
+        raise too_many_properties(param, MAX_METADATA_PAIRS, len(value))
     for key, text in value.items():
-        if "\x00" in key or (isinstance(text, str) and "\x00" in text):
-            # Valid JSON, but no store keeps it: PostgreSQL text (the metadata index) refuses
-            # NUL, so both backends answer the same 400.
-            where = param if "\x00" in key else f"{param}.{key}"
-            raise InvalidRequest(
-                f"Invalid '{where}': metadata keys and values cannot contain the NUL "
-                "character (\\u0000).",
-                param=where,
-                code="invalid_value",
-            )
+        refuse_nul(param, key, what="a metadata key")
+        if isinstance(text, str):
+            refuse_nul(f"{param}.{key}", text, what="a metadata value")
         if len(key) > MAX_METADATA_KEY:
-            raise InvalidRequest(
-                f"Invalid '{param}': key too long. Expected a key with maximum length "
-                f"{MAX_METADATA_KEY}, but got a key with length {len(key)} instead.",
-                param=param,
-                code="string_above_max_length",
-            )
+            raise too_long(param, "key", MAX_METADATA_KEY, len(key), code="string_above_max_length")
         if not isinstance(text, str):
             raise invalid_type(f"{param}.{key}", "a string", text)
         if len(text) > MAX_METADATA_VALUE:
-            raise InvalidRequest(
-                f"Invalid '{param}.{key}': string too long. Expected a string with maximum "
-                f"length {MAX_METADATA_VALUE}, but got a string with length {len(text)} "
-                "instead.",
-                param=f"{param}.{key}",
-                code="string_above_max_length",
-            )
+            raise too_long(f"{param}.{key}", "string", MAX_METADATA_VALUE, len(text))
     return _encode(value) if value else _EMPTY_METADATA
 
 

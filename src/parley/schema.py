@@ -16,9 +16,14 @@ from typing import Any
 
 from parley.errors import (
     InvalidRequest,
+    above_maximum,
+    below_minimum,
     invalid_type,
     invalid_value,
     missing_parameter,
+    too_long,
+    too_many_properties,
+    too_short,
 )
 
 Schema = dict[str, Any]
@@ -216,20 +221,10 @@ class _Validator:
     def _check_string(self, value: str, schema: Schema, path: str) -> None:
         max_length = schema.get("maxLength")
         if max_length is not None and len(value) > max_length:
-            raise InvalidRequest(
-                f"Invalid '{path}': string too long. Expected a string with maximum length "
-                f"{max_length}, but got a string with length {len(value)} instead.",
-                param=path,
-                code="string_above_max_length",
-            )
+            raise too_long(path, "string", max_length, len(value))
         min_length = schema.get("minLength")
         if min_length is not None and len(value) < min_length:
-            raise InvalidRequest(
-                f"Invalid '{path}': string too short. Expected a string with minimum length "
-                f"{min_length}, but got a string with length {len(value)} instead.",
-                param=path,
-                code="string_below_min_length",
-            )
+            raise too_short(path, "string", min_length, len(value))
         pattern = schema.get("pattern")
         if pattern is not None and not _compiled(pattern).search(value):
             raise InvalidRequest(
@@ -242,42 +237,18 @@ class _Validator:
     def _check_number(self, value: float, schema: Schema, path: str) -> None:
         low = schema.get("minimum")
         if low is not None and value < low:
-            raise InvalidRequest(
-                f"Invalid '{path}': number below minimum value. Expected a value >= {low}, "
-                f"but got {value} instead.",
-                param=path,
-                code="integer_below_min_value"
-                if isinstance(value, int)
-                else "decimal_below_min_value",
-            )
+            raise below_minimum(path, low, value)
         high = schema.get("maximum")
         if high is not None and value > high:
-            raise InvalidRequest(
-                f"Invalid '{path}': number above maximum value. Expected a value <= {high}, "
-                f"but got {value} instead.",
-                param=path,
-                code="integer_above_max_value"
-                if isinstance(value, int)
-                else "decimal_above_max_value",
-            )
+            raise above_maximum(path, high, value)
 
     def _check_array(self, value: list[Any], schema: Schema, path: str, depth: int) -> None:
         max_items = schema.get("maxItems")
         if max_items is not None and len(value) > max_items:
-            raise InvalidRequest(
-                f"Invalid '{path}': array too long. Expected an array with maximum length "
-                f"{max_items}, but got an array with length {len(value)} instead.",
-                param=path,
-                code="array_above_max_length",
-            )
+            raise too_long(path, "array", max_items, len(value))
         min_items = schema.get("minItems")
         if min_items is not None and len(value) < min_items:
-            raise InvalidRequest(
-                f"Invalid '{path}': array too short. Expected an array with minimum length "
-                f"{min_items}, but got an array with length {len(value)} instead.",
-                param=path,
-                code="array_below_min_length",
-            )
+            raise too_short(path, "array", min_items, len(value))
         item_schema = schema.get("items")
         if item_schema is not None:
             for index, element in enumerate(value):
@@ -290,13 +261,7 @@ class _Validator:
                 raise missing_parameter(f"{path}.{name}")
         max_props = schema.get("maxProperties")
         if max_props is not None and len(value) > max_props:
-            raise InvalidRequest(
-                f"Invalid '{path}': too many properties. Expected an object with at most "
-                f"{max_props} properties, but got an object with {len(value)} properties "
-                "instead.",
-                param=path,
-                code="object_above_max_properties",
-            )
+            raise too_many_properties(path, max_props, len(value))
         extra = schema.get("additionalProperties")
         for key, element in value.items():
             sub = f"{path}.{key}"

@@ -22,8 +22,8 @@ from typing import Any
 import msgspec
 
 from parley import ids
-from parley.errors import NotFound, ParleyError
-from parley.items import ItemReference, parse_item
+from parley.errors import NotFound, ParleyError, invalid_type
+from parley.items import parse_items, prepare_items
 from parley.metadata import encode_metadata
 from parley.models import NewItem
 from parley.store import Store
@@ -175,13 +175,12 @@ async def _import_one(
     items: list[NewItem] = []
     try:
         stored_metadata = encode_metadata(entry.get("metadata") or {})
-        for index, raw in enumerate(entry.get("items") or []):
-            # Items go through the same validation as the API: an edited export cannot
-            # smuggle in what a client could not have stored.
-            parsed = parse_item(raw, f"items[{index}]", index)
-            if isinstance(parsed, ItemReference):
-                raise ParleyError(f"items[{index}] is an item reference; exports hold items")
-            items.append(parsed)
+        raw_items = entry.get("items") or []
+        if not isinstance(raw_items, list):
+            raise invalid_type("items", "an array of items", raw_items)
+        # Items pass the API's own checks and rules: an edited export cannot smuggle in
+        # what a client could not have stored.
+        items = await prepare_items(store, project, parse_items(raw_items), references=False)
         created_at = entry.get("created_at")
         await store.create_conversation(
             project,

@@ -13,6 +13,7 @@ import msgspec
 
 from parley.cli.options import announce, database_option, describe, exists, plural
 from parley.errors import ParleyError
+from parley.store import parse_url
 from parley.store.sqlite import SchemaTooNew, migrations
 
 # Items copied per transaction (a conversation is never split, so one batch may hold more).
@@ -25,11 +26,11 @@ def _utf8(text: str) -> bytes:
 
 
 def _is_postgres(url: str) -> bool:
-    return url.startswith(("postgresql://", "postgres://"))
+    return parse_url(url).backend == "postgres"
 
 
 def _sqlite_path(url: str) -> str:
-    return url.removeprefix("sqlite:///") if url.startswith("sqlite:///") else url
+    return parse_url(url).location
 
 
 @click.command("migrate")

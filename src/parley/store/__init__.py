@@ -2,10 +2,30 @@
 
 from __future__ import annotations
 
+from typing import Literal, NamedTuple
+
 from parley.settings import DEFAULTS, PostgresOptions, SQLiteOptions
 from parley.store.base import Order, Store
 
-__all__ = ["MissingDriver", "Order", "Store", "open_store"]
+__all__ = ["DatabaseURL", "MissingDriver", "Order", "Store", "open_store", "parse_url"]
+
+
+class DatabaseURL(NamedTuple):
+    """Which backend a ``--database`` value names, and where: a file path or a server URL."""
+
+    backend: Literal["sqlite", "postgres"]
+    location: str
+
+
+def parse_url(url: str) -> DatabaseURL:
+    """``postgresql://…`` / ``postgres://…`` → PostgreSQL; ``sqlite:///path``, ``sqlite://path``
+    or a bare path → that SQLite file (``sqlite:////abs`` is the absolute ``/abs``)."""
+    if url.startswith(("postgresql://", "postgres://")):
+        return DatabaseURL("postgres", url)
+    for prefix in ("sqlite:///", "sqlite://"):
+        if url.startswith(prefix):
+            return DatabaseURL("sqlite", url.removeprefix(prefix))
+    return DatabaseURL("sqlite", url)
 
 
 class MissingDriver(RuntimeError):
@@ -25,7 +45,8 @@ def open_store(
     Each backend takes its own options; ``statement_timeout`` (seconds, 0: none) bounds a
     query on both.
     """
-    if url.startswith(("postgresql://", "postgres://")):
+    backend, location = parse_url(url)
+    if backend == "postgres":
         try:
             from parley.store.postgres import PostgresStore
         except ModuleNotFoundError as exc:
@@ -36,15 +57,16 @@ def open_store(
                 "(or install parley with its extra: pip install 'conversations-server[postgres]')"
             ) from None
         return PostgresStore(
-            url,
+            location,
             pool_size=postgres.pool_size,
             statement_timeout=statement_timeout,
             migrate=migrate,
         )
     from parley.store.sqlite import SQLiteStore
 
-    path = url.removeprefix("sqlite:///") if url.startswith("sqlite:///") else url
-    path = path.removeprefix("sqlite://")
     return SQLiteStore(
-        path, synchronous=sqlite.synchronous, statement_timeout=statement_timeout, migrate=migrate
+        location,
+        synchronous=sqlite.synchronous,
+        statement_timeout=statement_timeout,
+        migrate=migrate,
     )
