@@ -23,7 +23,7 @@ from parley import auth, ids
 from parley.accesslog import AccessLog
 from parley.errors import InternalError, MethodNotAllowed, NotFound, ParleyError
 from parley.openapi import openapi_document
-from parley.ratelimit import default_burst, limiter_for
+from parley.ratelimit import default_burst
 from parley.routes import ROUTES
 from parley.routing import RouteTable
 from parley.settings import DEFAULTS, Settings, from_env
@@ -193,9 +193,8 @@ def create_app(
         postgres=settings.postgres,
     )
     rate = settings.rate_limit
-    limiter = (
-        limiter_for(backend, rate, settings.rate_burst or default_burst(rate)) if rate > 0 else None
-    )
+    burst = settings.rate_burst or default_burst(rate)
+    limiter = backend.rate_limiter(rate, burst) if rate > 0 else None
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:

@@ -21,7 +21,7 @@ from typing import Literal
 
 from parley import ids
 from parley.store import parse_url
-from parley.store.sqlite import migrations
+from parley.store.migrations import migrations
 
 
 class BackupError(RuntimeError):

@@ -119,12 +119,3 @@ def rate_limited(wait: float) -> RateLimited:
             "retry-after": str(max(1, math.ceil(wait))),
         },
     )
-
-
-def limiter_for(store: object, rate: float, burst: int) -> RateLimiter:
-    """The limiter that fits ``store``: shared through PostgreSQL, else in this process."""
-    if type(store).__name__ == "PostgresStore":
-        # The pool exists only once the store is open (in the app's lifespan): look it up
-        # per call rather than now.
-        return PostgresRateLimiter(lambda: store._pool, rate, burst)  # type: ignore[attr-defined]
-    return LocalRateLimiter(rate, burst)

@@ -14,7 +14,7 @@ import msgspec
 from parley.cli.options import announce, database_option, describe, exists, plural
 from parley.errors import ParleyError
 from parley.store import parse_url
-from parley.store.sqlite import SchemaTooNew, migrations
+from parley.store.migrations import SchemaTooNew, migrations
 
 # Items copied per transaction (a conversation is never split, so one batch may hold more).
 BATCH_ITEMS = 5_000

@@ -17,7 +17,7 @@ from parley.cli.options import database_option, describe
 from parley.errors import ParleyError
 from parley.settings import Settings, SettingsError
 from parley.store import open_store
-from parley.store.sqlite import SchemaTooNew
+from parley.store.migrations import SchemaTooNew
 from parley.upstreams.config import upstream_configs
 
 

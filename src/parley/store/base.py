@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Literal, Protocol
+from typing import TYPE_CHECKING, Literal, Protocol
 
 from parley.models import (
     NO_TIME_FILTER,
@@ -17,6 +17,9 @@ from parley.models import (
     TimeFilter,
     Usage,
 )
+
+if TYPE_CHECKING:
+    from parley.ratelimit import RateLimiter
 
 Order = Literal["asc", "desc"]
 
@@ -34,6 +37,9 @@ class Store(Protocol):
 
     async def close(self) -> None:
         """Finish every accepted write, then release all resources."""
+
+    def rate_limiter(self, rate: float, burst: int) -> RateLimiter:
+        """A per-key limiter whose state lives where every process of this store sees it."""
 
     async def ensure_project(self, name: str) -> str:
         """The id of the project called ``name``, creating it if needed."""

@@ -44,13 +44,14 @@ from parley.models import (
     TimeFilter,
     Usage,
 )
+from parley.ratelimit import PostgresRateLimiter, RateLimiter
 from parley.settings import DEFAULTS
 from parley.store import postgres_dashboard as dash
 from parley.store import postgres_extensions as extensions
 from parley.store import shared
 from parley.store.base import Order
+from parley.store.migrations import SchemaTooNew, check_version, migrations
 from parley.store.shared import repeated_item
-from parley.store.sqlite import SchemaTooNew, migrations
 
 log = logging.getLogger("parley.postgres")
 
@@ -263,13 +264,6 @@ async def schema_version(conn: Any) -> int:
     return version
 
 
-def _too_new(version: int, newest: int) -> SchemaTooNew:
-    return SchemaTooNew(
-        f"the PostgreSQL database has schema version {version}, but this parley knows only up "
-        f"to {newest}. Upgrade parley, or point it at another database."
-    )
-
-
 async def migrate_connection(conn: Any) -> list[str]:
     """Apply pending migrations over ``conn`` in one transaction; return the names applied."""
     known = migrations("postgres")
@@ -283,8 +277,7 @@ async def migrate_connection(conn: Any) -> list[str]:
             "version integer PRIMARY KEY, name text NOT NULL, applied_at bigint NOT NULL)"
         )
         current = await schema_version(conn)
-        if current > newest:
-            raise _too_new(current, newest)
+        check_version("the PostgreSQL database", current, newest)
         applied = []
         for version, name, sql in known:
             if version <= current:
@@ -378,8 +371,7 @@ class PostgresStore:
         newest = known[-1][0] if known else 0
         async with self._conn() as conn:
             version = await schema_version(conn)
-        if version > newest:
-            raise _too_new(version, newest)
+        check_version("the PostgreSQL database", version, newest)
         if version < newest:
             raise SchemaTooNew(
                 f"the PostgreSQL database has schema version {version}; this parley needs "
@@ -394,6 +386,11 @@ class PostgresStore:
             await asyncio.wait_for(pool.close(), timeout=10)
         except (TimeoutError, OSError, asyncpg.PostgresError, asyncpg.InterfaceError):
             pool.terminate()
+
+    def rate_limiter(self, rate: float, burst: int) -> RateLimiter:
+        # Every server process shares the buckets through one table. The pool exists only
+        # once the store is open, so it is looked up per call.
+        return PostgresRateLimiter(lambda: self._pool, rate, burst)
 
     # -- helpers -------------------------------------------------------------------------
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 import sqlite3
 import time
 from collections.abc import Callable
-from importlib import resources
 from pathlib import Path
 from typing import TypeVar
 
@@ -39,11 +38,13 @@ from parley.models import (
     TimeFilter,
     Usage,
 )
+from parley.ratelimit import LocalRateLimiter, RateLimiter
 from parley.settings import DEFAULTS
 from parley.store import shared
 from parley.store import sqlite_dashboard as dashboard
 from parley.store import sqlite_extensions as extensions
 from parley.store.base import Order
+from parley.store.migrations import SchemaTooNew, check_version, migrations
 from parley.store.shared import repeated_item
 from parley.store.sqlite_reader import Reader
 from parley.store.sqlite_writer import Writer
@@ -53,21 +54,6 @@ T = TypeVar("T")
 # How stale a read may be with respect to other processes' writes (seconds).
 SNAPSHOT_AGE = 0.02
 _LAST = 1 << 62
-
-
-class SchemaTooNew(RuntimeError):
-    """The database was written by a newer parley; refusing to touch it."""
-
-
-def migrations(dialect: str) -> list[tuple[int, str, str]]:
-    """The numbered migrations shipped for ``dialect``: (version, name, sql), in order."""
-    folder = resources.files("parley.store").joinpath(f"migrations/{dialect}")
-    found = []
-    for entry in folder.iterdir():
-        if entry.name.endswith(".sql"):
-            version = int(entry.name.split("_", 1)[0])
-            found.append((version, entry.name, entry.read_text()))
-    return sorted(found)
 
 
 def _connect(path: str) -> sqlite3.Connection:
@@ -93,11 +79,7 @@ def migrate(path: str) -> list[str]:
             current = row[0] or 0
             known = migrations("sqlite")
             newest = known[-1][0] if known else 0
-            if current > newest:
-                raise SchemaTooNew(
-                    f"{path} has schema version {current}, but this parley knows only up to "
-                    f"{newest}. Upgrade parley, or point it at another database."
-                )
+            check_version(path, current, newest)
             applied = []
             for version, name, sql in known:
                 if version <= current:
@@ -161,6 +143,10 @@ class SQLiteStore:
             if conn is not None:
                 conn.close()
         self._read = self._auth = None
+
+    def rate_limiter(self, rate: float, burst: int) -> RateLimiter:
+        # One process serves a SQLite file: the buckets live in its memory.
+        return LocalRateLimiter(rate, burst)
 
     # -- helpers -------------------------------------------------------------------------
 
