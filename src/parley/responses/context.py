@@ -7,9 +7,8 @@ from typing import Any
 
 import msgspec
 
-from parley.api import resolve_items
 from parley.errors import NotFound, response_not_found
-from parley.items import ItemReference
+from parley.items import ItemReference, prepare_items
 from parley.models import MAX_LIMIT, NewItem
 from parley.store import Store
 
@@ -147,7 +146,7 @@ async def build_context(
         history = await chain_items(store, project, previous_response_id)
     else:
         history = []
-    inputs = await resolve_items(store, project, parsed)
+    inputs = await prepare_items(store, project, parsed)
     fresh = inputs
     if dedupe and conversation is not None and history:
         dropped = tool_loop_repeats(history, [_decode(item.data) for item in inputs])

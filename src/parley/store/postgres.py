@@ -24,11 +24,8 @@ from parley import ids
 from parley.errors import (
     InvalidRequest,
     KeyExists,
-    ParleyError,
-    ServiceUnavailable,
     conversation_not_found,
     item_not_found,
-    query_timeout,
     response_not_found,
 )
 from parley.models import (
@@ -51,257 +48,39 @@ from parley.store import postgres_extensions as extensions
 from parley.store import shared
 from parley.store.base import Order
 from parley.store.migrations import SchemaTooNew, check_version, migrations
+from parley.store.postgres_schema import (
+    UNAVAILABLE_MESSAGE,
+    is_unavailable,
+    migrate,
+    migrate_connection,
+    schema_version,
+    translated,
+)
+from parley.store.postgres_sql import (
+    SQL_CREATE_CONVERSATION,
+    SQL_CREATE_ITEMS,
+    SQL_DELETE_CONVERSATION,
+    SQL_DELETE_ITEM,
+    SQL_DELETE_RESPONSE,
+    SQL_FIND_ITEM,
+    SQL_INSERT_PROJECT,
+    SQL_INSERT_RESPONSE,
+    SQL_PAGE_ANCHOR,
+    SQL_PAGE_ASC,
+    SQL_PAGE_DESC,
+    SQL_PROJECT_FOR_KEY,
+    SQL_REINDEX_METADATA,
+    SQL_RETRIEVE_CONVERSATION,
+    SQL_RETRIEVE_ITEM,
+    SQL_RETRIEVE_RESPONSE,
+    SQL_TAKEN_IDS,
+    SQL_UPDATE_CONVERSATION,
+)
 from parley.store.shared import repeated_item
 
 log = logging.getLogger("parley.postgres")
 
-# pg_advisory_xact_lock key for migrations: "parley" in ASCII. Two processes migrating an
-# empty database at once queue on it; the second then finds nothing left to do.
-MIGRATION_LOCK = 0x7061726C6579
 _LAST = 1 << 62
-
-UNAVAILABLE_MESSAGE = "The database is unavailable right now. Please retry your request shortly."
-
-# -- the statements, named so tests can EXPLAIN exactly what runs ---------------------------
-
-SQL_PROJECT_FOR_KEY = "SELECT project_id FROM api_keys WHERE key_hash = $1 AND revoked_at IS NULL"
-
-SQL_CREATE_CONVERSATION = """
-WITH conversation AS (
-    INSERT INTO conversations
-        (id, project_id, created_at, updated_at, metadata, next_position, item_count)
-    VALUES ($1, $2, $3, $3, $4, cardinality($5::text[]), cardinality($5::text[]))
-    RETURNING seq
-), pairs AS (
-    INSERT INTO conversation_metadata (project_id, key, value, conversation, created_at)
-    SELECT $2, pair.key, pair.value, conversation.seq, $3
-    FROM conversation, unnest($8::bytea[], $9::bytea[]) AS pair (key, value)
-)
-INSERT INTO items (conversation, position, id, type, created_at, data)
-SELECT conversation.seq, item.ordinality - 1, item.id, item.type, $3, item.data
-FROM conversation,
-     unnest($5::text[], $6::text[], $7::bytea[])
-         WITH ORDINALITY AS item (id, type, data, ordinality)
-"""
-
-# The UPDATE takes the conversation's row lock and advances its position counter; the INSERT
-# of the same statement uses the counter's old value. A concurrent append waits for the lock
-# and then re-reads the committed counter, so calls never interleave.
-SQL_CREATE_ITEMS = """
-WITH conversation AS (
-    UPDATE conversations
-    SET next_position = next_position + cardinality($3::text[]),
-        item_count = item_count + cardinality($3::text[]),
-        updated_at = $6
-    WHERE id = $1 AND project_id = $2
-    RETURNING seq, next_position - cardinality($3::text[]) AS first
-)
-INSERT INTO items (conversation, position, id, type, created_at, data)
-SELECT conversation.seq, conversation.first + item.ordinality - 1, item.id, item.type, $6,
-       item.data
-FROM conversation,
-     unnest($3::text[], $4::text[], $5::bytea[])
-         WITH ORDINALITY AS item (id, type, data, ordinality)
-"""
-
-SQL_RETRIEVE_CONVERSATION = (
-    "SELECT created_at, metadata FROM conversations WHERE id = $1 AND project_id = $2"
-)
-
-# An update is two statements in one transaction. The first takes the conversation's row
-# lock. The second brings the index rows in line with the new metadata, and must start after
-# that lock is held: under READ COMMITTED a statement reads from the snapshot taken when it
-# began, so an index DELETE in the locking statement itself could not see the pairs that the
-# update it waited for had inserted, and left them behind (4-5 stale pairs in 2 of 10 rounds
-# of 60 concurrent updates). Pairs no longer present go, new ones come, unchanged ones stay
-# (deleting and re-inserting one key in a single statement would collide on the primary key).
-SQL_UPDATE_CONVERSATION = """
-UPDATE conversations SET metadata = $3, updated_at = $4
-WHERE id = $1 AND project_id = $2
-RETURNING seq, created_at
-"""
-
-SQL_REINDEX_METADATA = """
-WITH dropped AS (
-    DELETE FROM conversation_metadata m
-    WHERE m.conversation = $1 AND m.project_id = $2
-      AND (m.key, m.value) NOT IN (SELECT * FROM unnest($3::bytea[], $4::bytea[]))
-)
-INSERT INTO conversation_metadata (project_id, key, value, conversation, created_at)
-SELECT $2, pair.key, pair.value, $1, $5
-FROM unnest($3::bytea[], $4::bytea[]) AS pair (key, value)
-ON CONFLICT DO NOTHING
-"""
-
-SQL_CONVERSATION_SEQ = "SELECT seq FROM conversations WHERE id = $1 AND project_id = $2"
-
-SQL_DELETE_CONVERSATION = "DELETE FROM conversations WHERE id = $1 AND project_id = $2"
-
-# The conversation's key and the position of the item a page starts after (NULL for none).
-SQL_PAGE_ANCHOR = """
-SELECT c.seq, i.position
-FROM conversations c
-LEFT JOIN items i ON i.conversation = c.seq AND i.id = $3
-WHERE c.id = $1 AND c.project_id = $2
-"""
-
-SQL_PAGE_ASC = """
-SELECT i.id, i.data
-FROM conversations c JOIN items i ON i.conversation = c.seq
-WHERE c.seq = $1 AND c.project_id = $2 AND i.position > $3
-ORDER BY i.position
-LIMIT $4
-"""
-
-SQL_PAGE_DESC = """
-SELECT i.id, i.data
-FROM conversations c JOIN items i ON i.conversation = c.seq
-WHERE c.seq = $1 AND c.project_id = $2 AND i.position < $3
-ORDER BY i.position DESC
-LIMIT $4
-"""
-
-SQL_RETRIEVE_ITEM = """
-SELECT i.data
-FROM conversations c JOIN items i ON i.conversation = c.seq AND i.id = $3
-WHERE c.id = $1 AND c.project_id = $2
-"""
-
-SQL_DELETE_ITEM = """
-WITH deleted AS (
-    DELETE FROM items i
-    USING conversations c
-    WHERE c.id = $1 AND c.project_id = $2 AND i.conversation = c.seq AND i.id = $3
-    RETURNING i.conversation
-)
-UPDATE conversations c
-SET item_count = c.item_count - 1, updated_at = $4
-FROM deleted
-WHERE c.seq = deleted.conversation AND c.project_id = $2
-RETURNING c.created_at, c.metadata
-"""
-
-SQL_FIND_ITEM = """
-SELECT i.data
-FROM items i JOIN conversations c ON c.seq = i.conversation
-WHERE i.id = $1 AND c.project_id = $2
-ORDER BY i.seq DESC
-LIMIT 1
-"""
-
-SQL_TAKEN_IDS = """
-SELECT i.id
-FROM conversations c JOIN items i ON i.conversation = c.seq
-WHERE c.id = $1 AND c.project_id = $2 AND i.id = ANY($3::text[])
-"""
-
-SQL_INSERT_PROJECT = (
-    "INSERT INTO projects (id, name, created_at) VALUES ($1, $2, $3) "
-    "ON CONFLICT (name) DO NOTHING RETURNING id"
-)
-
-SQL_INSERT_RESPONSE = """
-INSERT INTO responses (id, project_id, created_at, previous_response_id, data, input_items)
-VALUES ($1, $2, $3, $4, $5, $6)
-"""
-
-SQL_RETRIEVE_RESPONSE = """
-SELECT created_at, data, input_items, previous_response_id
-FROM responses WHERE id = $1 AND project_id = $2
-"""
-
-SQL_DELETE_RESPONSE = "DELETE FROM responses WHERE id = $1 AND project_id = $2"
-
-
-# -- availability ----------------------------------------------------------------------------
-
-
-def is_unavailable(exc: BaseException) -> bool:
-    """Whether ``exc`` means the database cannot serve right now (down, restarting, dropped)."""
-    if isinstance(
-        exc,
-        OSError
-        | TimeoutError
-        | asyncpg.PostgresConnectionError
-        | asyncpg.exceptions.OperatorInterventionError
-        | asyncpg.exceptions.InsufficientResourcesError
-        | asyncpg.exceptions.CannotConnectNowError,
-    ):
-        return True
-    # asyncpg reports a connection the server already closed as a plain InterfaceError.
-    return isinstance(exc, asyncpg.InterfaceError) and "closed" in str(exc)
-
-
-def unavailable() -> ServiceUnavailable:
-    """The 503 answered while the database is unreachable; clients may retry."""
-    return ServiceUnavailable(UNAVAILABLE_MESSAGE, headers={"retry-after": "1"})
-
-
-@contextlib.asynccontextmanager
-async def _translated(budget: float = 0.0) -> AsyncIterator[None]:
-    try:
-        yield
-    except ParleyError:
-        raise
-    except asyncpg.QueryCanceledError:
-        # statement_timeout: the same 503 as a SQLite read past its budget.
-        raise query_timeout(budget) from None
-    except Exception as exc:
-        if not is_unavailable(exc):
-            raise
-        log.warning("database unavailable: %s: %s", type(exc).__name__, exc)
-        raise unavailable() from None
-
-
-# -- migrations ------------------------------------------------------------------------------
-
-
-async def schema_version(conn: Any) -> int:
-    """The newest migration recorded in the database, 0 for an empty one."""
-    if await conn.fetchval("SELECT to_regclass('parley_migrations')") is None:
-        return 0
-    version: int = await conn.fetchval("SELECT coalesce(max(version), 0) FROM parley_migrations")
-    return version
-
-
-async def migrate_connection(conn: Any) -> list[str]:
-    """Apply pending migrations over ``conn`` in one transaction; return the names applied."""
-    known = migrations("postgres")
-    newest = known[-1][0] if known else 0
-    async with conn.transaction():
-        # Taken before anything is read, so concurrent starters queue here instead of racing
-        # on CREATE TABLE; released by COMMIT.
-        await conn.execute("SELECT pg_advisory_xact_lock($1)", MIGRATION_LOCK)
-        await conn.execute(
-            "CREATE TABLE IF NOT EXISTS parley_migrations ("
-            "version integer PRIMARY KEY, name text NOT NULL, applied_at bigint NOT NULL)"
-        )
-        current = await schema_version(conn)
-        check_version("the PostgreSQL database", current, newest)
-        applied = []
-        for version, name, sql in known:
-            if version <= current:
-                continue
-            await conn.execute(sql)
-            await conn.execute(
-                "INSERT INTO parley_migrations (version, name, applied_at) VALUES ($1, $2, $3)",
-                version,
-                name,
-                int(time.time()),
-            )
-            applied.append(name)
-        return applied
-
-
-async def migrate(url: str) -> list[str]:
-    """Apply pending migrations to the database at ``url``; return the names applied."""
-    async with _translated():
-        conn = await asyncpg.connect(url, timeout=10)
-    try:
-        async with _translated():
-            return await migrate_connection(conn)
-    finally:
-        await conn.close()
 
 
 # -- the store -------------------------------------------------------------------------------
@@ -346,7 +125,7 @@ class PostgresStore:
         settings = {"application_name": "parley"}
         if self.statement_timeout > 0:
             settings["statement_timeout"] = str(int(self.statement_timeout * 1000))
-        async with _translated():
+        async with translated():
             self._pool = await asyncpg.create_pool(
                 self.url,
                 # No floor: asyncpg would keep re-dialling a down database in the background
@@ -398,7 +177,7 @@ class PostgresStore:
     async def _conn(self) -> AsyncIterator[Any]:
         if self._pool is None:
             raise RuntimeError("the store is not open")
-        async with _translated(self.statement_timeout), self._pool.acquire() as conn:
+        async with translated(self.statement_timeout), self._pool.acquire() as conn:
             yield conn
 
     async def _fetchrow(self, sql: str, *args: Any) -> Any:
@@ -808,4 +587,11 @@ def _duplicate_in_call(items: list[NewItem], exc: Exception) -> Exception:
     return exc
 
 
-__all__ = ["PostgresStore", "is_unavailable", "migrate", "migrate_connection", "schema_version"]
+__all__ = [
+    "UNAVAILABLE_MESSAGE",
+    "PostgresStore",
+    "is_unavailable",
+    "migrate",
+    "migrate_connection",
+    "schema_version",
+]
