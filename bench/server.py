@@ -1,26 +1,20 @@
-"""Start and stop a real `parley serve` for the benchmarks, and read its CPU time from /proc."""
+"""Start and stop a real `parley serve` for the benchmarks (through `parley.testing`, as the
+tests do), and read its CPU time from /proc."""
 
 from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
-import sys
-import time
-import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
+from parley import testing
+from parley.testing import free_port
+
+__all__ = ["Server", "cpu_seconds", "descendants", "free_port", "launch", "start"]
+
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
-
-
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 that nothing listens on right now."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 def _stat_fields(pid: int) -> list[str] | None:
@@ -130,24 +124,9 @@ def start(
 ) -> Server:
     """Start `python -m parley serve` on a free loopback port; wait until /healthz answers."""
     port = free_port()
-    command = [
-        sys.executable,
-        "-m",
-        "parley",
-        "serve",
-        "--host",
-        "127.0.0.1",
-        "--port",
-        str(port),
-        "--database",
-        database,
-        "--api-key",
-        api_key,
-        "--workers",
-        str(workers),
-        *(extra_args or []),
-    ]
+    args = ["--api-key", api_key, "--workers", str(workers), *(extra_args or [])]
     env = {k: v for k, v in os.environ.items() if not k.startswith("PARLEY_")}
+    command = testing.serve_command(database, port, args)
     return launch(command, env, port, log_path, database=database, api_key=api_key, workers=workers)
 
 
@@ -161,20 +140,13 @@ def launch(
     api_key: str,
     workers: int = 1,
 ) -> Server:
-    """Run ``command`` (a server listening on ``port``); wait until /healthz answers."""
-    with log_path.open("wb") as log:
-        process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=env)
-    server = Server(process, port, api_key, database, log_path)
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"server exited early:\n{log_path.read_text()}")
-        try:
-            with urllib.request.urlopen(f"{server.url}/healthz", timeout=1) as answer:
-                if answer.status == 200 and len(server.worker_pids()) >= workers:
-                    return server
-        except OSError:
-            pass
-        time.sleep(0.05)
-    server.stop()
-    raise RuntimeError(f"server did not come up:\n{log_path.read_text()}")
+    """Run ``command`` (a server listening on ``port``); wait until /healthz answers and every
+    worker process is up."""
+    started = testing.launch(
+        command,
+        port,
+        log_path,
+        env=env,
+        ready=lambda server: len(descendants(server.process.pid)) > workers,
+    )
+    return Server(started.process, port, api_key, database, log_path)

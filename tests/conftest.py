@@ -5,10 +5,7 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
-import socket
 import subprocess
-import sys
-import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -18,8 +15,9 @@ import httpx
 import openai
 import pytest
 
-from parley import auth
+from parley import auth, testing
 from parley.store import open_store
+from parley.testing import free_port
 from tests.upstream import FakeUpstream
 
 POSTGRES_URL = os.environ.get("PARLEY_TEST_POSTGRES_URL")
@@ -28,14 +26,6 @@ POSTGRES_SKIP = (
     "PostgreSQL tests need PARLEY_TEST_POSTGRES_URL; `make test` sets it when a PostgreSQL "
     "answers on 127.0.0.1:5432"
 )
-
-
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 that nothing listens on right now."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 @dataclass
@@ -104,50 +94,16 @@ def start_server(
     """Start `python -m parley serve` and wait until /healthz answers."""
     port = port or free_port()
     key = api_key or f"sk-test-{uuid.uuid4().hex}"
-    command = [
-        sys.executable,
-        "-m",
-        "parley",
-        "serve",
-        "--host",
-        "127.0.0.1",
-        "--port",
-        str(port),
-        "--database",
-        database,
-        "--api-key",
-        key,
-        *(args or []),
-    ]
     full_env = {**os.environ, **(env or {})}
     full_env.pop("PARLEY_API_KEY", None)
-    with log_path.open("wb") as log:  # the child keeps its own descriptor
-        process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=full_env)
-    server = LiveServer(database, port, key, process, log_path, env or {})
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"parley serve exited early:\n{server.log()}")
-        try:
-            if httpx.get(f"{server.url}/healthz", timeout=1).status_code == 200:
-                return server
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.05)
-    stop_server(server)
-    raise RuntimeError(f"parley serve did not come up:\n{server.log()}")
+    command = testing.serve_command(database, port, ["--api-key", key, *(args or [])])
+    started = testing.launch(command, port, log_path, env=full_env, timeout=timeout)
+    return LiveServer(database, port, key, started.process, log_path, env or {})
 
 
 def stop_server(server: LiveServer, sig: int = signal.SIGTERM) -> int:
     """Stop the server with ``sig`` and return its exit code."""
-    if server.process.poll() is None:
-        server.process.send_signal(sig)
-        try:
-            server.process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            server.process.kill()
-            server.process.wait()
-    return server.process.returncode
+    return testing.ServeProcess(server.process, server.port, server.log_path).stop(sig)
 
 
 def _backends() -> list[object]:
