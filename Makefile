@@ -34,13 +34,17 @@ typecheck: $(STAMP)
 
 # The PostgreSQL half of the suite runs when PARLEY_TEST_POSTGRES_URL is set or a PostgreSQL
 # takes connections on 127.0.0.1:5432 (user postgres); each test makes and drops its own database.
+# Branch coverage of src/parley is measured, the live servers the tests start included, and
+# printed at the end; the total is the last line.
 pytest: $(STAMP)
 	@url="$${PARLEY_TEST_POSTGRES_URL:-$$($(BIN)/python tests/find_postgres.py)}"; \
 	if [ -n "$$url" ]; then \
 	  echo "make test: the PostgreSQL tests run too (throwaway databases, dropped after)"; \
 	  export PARLEY_TEST_POSTGRES_URL="$$url"; \
 	fi; \
-	$(BIN)/pytest
+	$(BIN)/coverage erase && $(BIN)/coverage run -m pytest
+	$(BIN)/coverage combine --quiet
+	$(BIN)/coverage report
 
 test: lint typecheck pytest
 
