@@ -3,7 +3,8 @@
 Writes go to the writer thread (``sqlite_writer``). Reads run on the event loop's own
 connection, inside a shared snapshot: a keyed SQLite read takes microseconds, far less than
 a hop to a thread would. A read that runs long moves off the loop, under a time budget
-(``sqlite_reader``).
+(``sqlite_reader``). Opening and migrating a file is ``sqlite_schema``; the steps write ops
+share are ``sqlite_ops``.
 """
 
 from __future__ import annotations
@@ -11,16 +12,10 @@ from __future__ import annotations
 import sqlite3
 import time
 from collections.abc import Callable
-from pathlib import Path
 from typing import TypeVar
 
-import msgspec
-
-from parley import ids
 from parley.errors import (
-    InvalidRequest,
     KeyExists,
-    ParleyError,
     conversation_not_found,
     item_not_found,
     response_not_found,
@@ -43,10 +38,12 @@ from parley.settings import DEFAULTS
 from parley.store import shared
 from parley.store import sqlite_dashboard as dashboard
 from parley.store import sqlite_extensions as extensions
+from parley.store import sqlite_ops as ops
 from parley.store.base import Order
-from parley.store.migrations import SchemaTooNew, check_version, migrations
+from parley.store.migrations import SchemaTooNew, migrations
 from parley.store.shared import repeated_item
 from parley.store.sqlite_reader import Reader
+from parley.store.sqlite_schema import connect, migrate
 from parley.store.sqlite_writer import Writer
 
 T = TypeVar("T")
@@ -54,56 +51,6 @@ T = TypeVar("T")
 # How stale a read may be with respect to other processes' writes (seconds).
 SNAPSHOT_AGE = 0.02
 _LAST = 1 << 62
-
-
-def _connect(path: str) -> sqlite3.Connection:
-    conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
-    conn.execute("PRAGMA busy_timeout = 10000")
-    conn.execute("PRAGMA foreign_keys = ON")
-    return conn
-
-
-def migrate(path: str) -> list[str]:
-    """Apply pending migrations to the SQLite file at ``path``; return the names applied."""
-    Path(path).parent.mkdir(parents=True, exist_ok=True)
-    conn = _connect(path)
-    try:
-        conn.execute("PRAGMA journal_mode = WAL")
-        conn.execute("BEGIN IMMEDIATE")
-        try:
-            conn.execute(
-                "CREATE TABLE IF NOT EXISTS parley_migrations ("
-                "version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at INTEGER NOT NULL)"
-            )
-            row = conn.execute("SELECT max(version) FROM parley_migrations").fetchone()
-            current = row[0] or 0
-            known = migrations("sqlite")
-            newest = known[-1][0] if known else 0
-            check_version(path, current, newest)
-            applied = []
-            for version, name, sql in known:
-                if version <= current:
-                    continue
-                for statement in _statements(sql):
-                    conn.execute(statement)
-                conn.execute(
-                    "INSERT INTO parley_migrations (version, name, applied_at) VALUES (?, ?, ?)",
-                    (version, name, int(time.time())),
-                )
-                applied.append(name)
-            conn.execute("COMMIT")
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
-        return applied
-    finally:
-        conn.close()
-
-
-def _statements(sql: str) -> list[str]:
-    """Split a migration into statements (our migrations hold no ';' inside literals)."""
-    lines = [line for line in sql.splitlines() if not line.lstrip().startswith("--")]
-    return [s.strip() for s in "\n".join(lines).split(";") if s.strip()]
 
 
 class SQLiteStore:
@@ -121,8 +68,8 @@ class SQLiteStore:
             raise ValueError(f"unknown synchronous setting {synchronous!r}")
         self.path = path
         self._migrate = migrate
-        self._writer = Writer(path, synchronous.upper(), _connect)
-        self._reads = Reader(path, _connect, statement_timeout)
+        self._writer = Writer(path, synchronous.upper(), connect)
+        self._reads = Reader(path, connect, statement_timeout)
         self._read: sqlite3.Connection | None = None
         self._auth: sqlite3.Connection | None = None
         self._snapshot_generation = -1
@@ -185,7 +132,7 @@ class SQLiteStore:
 
     async def ensure_project(self, name: str) -> str:
         def op(conn: sqlite3.Connection) -> str:
-            return _ensure_project(conn, name)
+            return ops.ensure_project(conn, name)
 
         return await self._write(op)
 
@@ -195,7 +142,7 @@ class SQLiteStore:
         now = int(time.time())
 
         def op(conn: sqlite3.Connection) -> ApiKeyInfo:
-            project_id = _ensure_project(conn, project)
+            project_id = ops.ensure_project(conn, project)
             inserted = conn.execute(
                 "INSERT INTO api_keys (id, project_id, name, hint, key_hash, created_at) "
                 "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (key_hash) DO NOTHING",
@@ -312,7 +259,7 @@ class SQLiteStore:
             raise repeated
 
         def op(conn: sqlite3.Connection) -> ConversationRecord:
-            _insert_conversation(conn, project, conversation_id, created_at, metadata, items)
+            ops.insert_conversation(conn, project, conversation_id, created_at, metadata, items)
             return ConversationRecord(conversation_id, created_at, metadata)
 
         return await self._write(op, isolated=False)
@@ -343,7 +290,7 @@ class SQLiteStore:
             if row is None:
                 raise conversation_not_found(conversation_id)
             conn.execute("DELETE FROM conversation_metadata WHERE conversation = ?", (row[1],))
-            _index_metadata(conn, project, row[1], metadata, row[0])
+            ops.index_metadata(conn, project, row[1], metadata, row[0])
             return ConversationRecord(conversation_id, row[0], metadata)
 
         return await self._write(op, isolated=False)
@@ -399,7 +346,7 @@ class SQLiteStore:
             )
             kept = source_metadata if metadata is None else metadata
             items = shared.renewed(data)
-            _insert_conversation(conn, project, new_id, created_at, kept, items)
+            ops.insert_conversation(conn, project, new_id, created_at, kept, items)
             return ConversationRecord(new_id, created_at, kept)
 
         return await self._write(op)
@@ -424,7 +371,7 @@ class SQLiteStore:
             if row is None:
                 raise conversation_not_found(conversation_id)
             seq, next_position = row
-            _insert_items(conn, seq, next_position - len(items), items, created_at)
+            ops.insert_items(conn, seq, next_position - len(items), items, created_at)
 
         await self._write(op)
 
@@ -449,7 +396,7 @@ class SQLiteStore:
             )
 
         def op(conn: sqlite3.Connection) -> ItemPage:
-            seq = _conversation_seq(conn, project, conversation_id)
+            seq = ops.conversation_seq(conn, project, conversation_id)
             if after is None:
                 start = -1 if order == "asc" else _LAST
             else:
@@ -466,7 +413,7 @@ class SQLiteStore:
 
     async def retrieve_item(self, project: str, conversation_id: str, item_id: str) -> bytes:
         def op(conn: sqlite3.Connection) -> bytes:
-            seq = _conversation_seq(conn, project, conversation_id)
+            seq = ops.conversation_seq(conn, project, conversation_id)
             row = conn.execute(
                 "SELECT data FROM items WHERE conversation = ? AND id = ?", (seq, item_id)
             ).fetchone()
@@ -585,90 +532,6 @@ def _key_exists() -> KeyExists:
 
 def _nothing() -> None:
     return None
-
-
-def _conversation_seq(conn: sqlite3.Connection, project: str, conversation_id: str) -> int:
-    row = conn.execute(
-        "SELECT seq FROM conversations WHERE id = ? AND project_id = ?",
-        (conversation_id, project),
-    ).fetchone()
-    if row is None:
-        raise conversation_not_found(conversation_id)
-    seq: int = row[0]
-    return seq
-
-
-def _ensure_project(conn: sqlite3.Connection, name: str) -> str:
-    row = conn.execute("SELECT id FROM projects WHERE name = ?", (name,)).fetchone()
-    if row is not None:
-        return str(row[0])
-    project_id = ids.new_id("proj_")
-    conn.execute(
-        "INSERT INTO projects (id, name, created_at) VALUES (?, ?, ?)",
-        (project_id, name, int(time.time())),
-    )
-    return project_id
-
-
-def _insert_conversation(
-    conn: sqlite3.Connection,
-    project: str,
-    conversation_id: str,
-    created_at: int,
-    metadata: bytes,
-    items: list[NewItem],
-) -> int:
-    cursor = conn.execute(
-        "INSERT INTO conversations (id, project_id, created_at, updated_at, metadata, "
-        "next_position, item_count) VALUES (?, ?, ?, ?, ?, ?, ?)",
-        (conversation_id, project, created_at, created_at, metadata, len(items), len(items)),
-    )
-    seq = cursor.lastrowid or 0
-    _index_metadata(conn, project, seq, metadata, created_at)
-    if items:
-        _insert_items(conn, seq, 0, items, created_at)
-    return seq
-
-
-def _index_metadata(
-    conn: sqlite3.Connection, project: str, seq: int, metadata: bytes, created_at: int
-) -> None:
-    pairs: dict[str, str] = msgspec.json.decode(metadata)
-    if pairs:
-        conn.executemany(
-            "INSERT INTO conversation_metadata (project_id, key, value, conversation, "
-            "created_at) VALUES (?, ?, ?, ?, ?)",
-            [(project, key, value, seq, created_at) for key, value in pairs.items()],
-        )
-
-
-def _insert_items(
-    conn: sqlite3.Connection, seq: int, first: int, items: list[NewItem], created_at: int
-) -> None:
-    try:
-        conn.executemany(
-            "INSERT INTO items (conversation, position, id, type, created_at, data) "
-            "VALUES (?, ?, ?, ?, ?, ?)",
-            [
-                (seq, first + offset, item.id, item.type, created_at, item.data)
-                for offset, item in enumerate(items)
-            ],
-        )
-    except sqlite3.IntegrityError:
-        raise _duplicate(conn, seq, first, items) from None
-
-
-def _duplicate(conn: sqlite3.Connection, seq: int, first: int, items: list[NewItem]) -> ParleyError:
-    # Rows this call inserted before failing sit at `first` and above: not a prior owner.
-    marks = ", ".join("?" * len(items))
-    taken = conn.execute(
-        f"SELECT id FROM items WHERE conversation = ? AND position < ? AND id IN ({marks})",
-        (seq, first, *(item.id for item in items)),
-    ).fetchall()
-    repeated = repeated_item(items, {row[0] for row in taken})
-    if repeated is not None:
-        return repeated
-    return InvalidRequest("The items could not be stored: an id is already in use.")
 
 
 __all__ = ["SQLiteStore", "SchemaTooNew", "migrate", "migrations"]

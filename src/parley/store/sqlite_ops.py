@@ -1,0 +1,104 @@
+"""The steps the SQLite store's write ops share, run on the writer's connection inside its
+transaction: plain functions over a connection."""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+
+import msgspec
+
+from parley import ids
+from parley.errors import InvalidRequest, ParleyError, conversation_not_found
+from parley.models import NewItem
+from parley.store.shared import repeated_item
+
+
+def conversation_seq(conn: sqlite3.Connection, project: str, conversation_id: str) -> int:
+    """The row key of a project's conversation; 404 when it has none."""
+    row = conn.execute(
+        "SELECT seq FROM conversations WHERE id = ? AND project_id = ?",
+        (conversation_id, project),
+    ).fetchone()
+    if row is None:
+        raise conversation_not_found(conversation_id)
+    seq: int = row[0]
+    return seq
+
+
+def ensure_project(conn: sqlite3.Connection, name: str) -> str:
+    """The id of the project called ``name``, created if needed."""
+    row = conn.execute("SELECT id FROM projects WHERE name = ?", (name,)).fetchone()
+    if row is not None:
+        return str(row[0])
+    project_id = ids.new_id("proj_")
+    conn.execute(
+        "INSERT INTO projects (id, name, created_at) VALUES (?, ?, ?)",
+        (project_id, name, int(time.time())),
+    )
+    return project_id
+
+
+def insert_conversation(
+    conn: sqlite3.Connection,
+    project: str,
+    conversation_id: str,
+    created_at: int,
+    metadata: bytes,
+    items: list[NewItem],
+) -> int:
+    """Insert a conversation row, its metadata index and its items."""
+    cursor = conn.execute(
+        "INSERT INTO conversations (id, project_id, created_at, updated_at, metadata, "
+        "next_position, item_count) VALUES (?, ?, ?, ?, ?, ?, ?)",
+        (conversation_id, project, created_at, created_at, metadata, len(items), len(items)),
+    )
+    seq = cursor.lastrowid or 0
+    index_metadata(conn, project, seq, metadata, created_at)
+    if items:
+        insert_items(conn, seq, 0, items, created_at)
+    return seq
+
+
+def index_metadata(
+    conn: sqlite3.Connection, project: str, seq: int, metadata: bytes, created_at: int
+) -> None:
+    """Index a conversation's metadata pairs for the list filter."""
+    pairs: dict[str, str] = msgspec.json.decode(metadata)
+    if pairs:
+        conn.executemany(
+            "INSERT INTO conversation_metadata (project_id, key, value, conversation, "
+            "created_at) VALUES (?, ?, ?, ?, ?)",
+            [(project, key, value, seq, created_at) for key, value in pairs.items()],
+        )
+
+
+def insert_items(
+    conn: sqlite3.Connection, seq: int, first: int, items: list[NewItem], created_at: int
+) -> None:
+    """Insert items at positions from ``first``; a repeated id is a 400."""
+    try:
+        conn.executemany(
+            "INSERT INTO items (conversation, position, id, type, created_at, data) "
+            "VALUES (?, ?, ?, ?, ?, ?)",
+            [
+                (seq, first + offset, item.id, item.type, created_at, item.data)
+                for offset, item in enumerate(items)
+            ],
+        )
+    except sqlite3.IntegrityError:
+        raise duplicate(conn, seq, first, items) from None
+
+
+def duplicate(conn: sqlite3.Connection, seq: int, first: int, items: list[NewItem]) -> ParleyError:
+    """The error for an insert that hit an id the conversation already holds."""
+    # Rows this call inserted before failing sit at `first` and above: not a prior owner.
+    marks = ", ".join("?" * len(items))
+    taken = conn.execute(
+        f"SELECT id FROM items WHERE conversation = ? AND position < ? AND id IN ({marks})",
+        (seq, first, *(item.id for item in items)),
+    ).fetchall()
+    repeated = repeated_item(items, {row[0] for row in taken})
+    if repeated is not None:
+        return repeated
+    return InvalidRequest("The items could not be stored: an id is already in use.")
