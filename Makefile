@@ -34,17 +34,19 @@ typecheck: $(STAMP)
 
 # The PostgreSQL half of the suite runs when PARLEY_TEST_POSTGRES_URL is set or a PostgreSQL
 # takes connections on 127.0.0.1:5432 (user postgres); each test makes and drops its own database.
-# Branch coverage of src/parley is measured, the live servers the tests start included, and
-# printed at the end; the total is the last line.
+# Branch coverage of src/parley is printed at the end (the total is the last line): of the
+# test process, or with SERVER_COVERAGE=1 of the live servers too (tests/coverage-servers.toml).
+COVERAGE := $(BIN)/coverage
+COVERAGE_RC := $(if $(SERVER_COVERAGE),--rcfile=tests/coverage-servers.toml,)
 pytest: $(STAMP)
 	@url="$${PARLEY_TEST_POSTGRES_URL:-$$($(BIN)/python tests/find_postgres.py)}"; \
 	if [ -n "$$url" ]; then \
 	  echo "make test: the PostgreSQL tests run too (throwaway databases, dropped after)"; \
 	  export PARLEY_TEST_POSTGRES_URL="$$url"; \
 	fi; \
-	$(BIN)/coverage erase && $(BIN)/coverage run -m pytest
-	$(BIN)/coverage combine --quiet
-	$(BIN)/coverage report
+	$(COVERAGE) erase && $(COVERAGE) run $(COVERAGE_RC) -m pytest
+	$(COVERAGE) combine $(COVERAGE_RC) --quiet
+	$(COVERAGE) report $(COVERAGE_RC)
 
 test: lint typecheck pytest
 
