@@ -17,7 +17,7 @@ _EXPORTS: dict[str, str] = {
     "Store": "parley.store",
     "ParleyError": "parley.errors",
     "Node": "parley.node",
-    "NodeError": "parley.client",
+    "NodeError": "parley.sdk",
     "Credential": "parley.credentials",
 }
 
@@ -34,10 +34,10 @@ __all__ = [
 
 if TYPE_CHECKING:
     from parley.app import create_app
-    from parley.client import NodeError
     from parley.credentials import Credential
     from parley.errors import ParleyError
     from parley.node import Node
+    from parley.sdk import NodeError
     from parley.store import Store, open_store
 
 

@@ -32,8 +32,9 @@ def hash_key(key: str) -> bytes:
     return hashlib.sha256(key.encode("utf-8", "surrogatepass")).digest()
 
 
-def redact(key: str) -> str:
-    """A key shortened for display: ``sk-…abcd``."""
+def key_hint(key: str) -> str:
+    """What may be shown of an API key, in its list and in a 401: ``sk-…abcd``; nothing of a
+    short one."""
     if len(key) <= 8:
         return "…"
     return f"{key[:3]}…{key[-4:]}"
@@ -48,7 +49,7 @@ async def create_key(
         key_id=ids.new_id("key_"),
         project=project,
         name=name,
-        hint=redact(plain),
+        hint=key_hint(plain),
         key_hash=hash_key(plain),
     )
     return plain, info
@@ -97,7 +98,7 @@ async def authenticate(store: Store, header: str | None) -> tuple[str, bytes]:
         raise AuthenticationFailed(
             # Keys are shown once, when minted; `parley keys list` shows hints only, so
             # point at the ways to get a working key instead.
-            f"Incorrect API key provided: {redact(token)}. Use the key `parley serve` printed "
+            f"Incorrect API key provided: {key_hint(token)}. Use the key `parley serve` printed "
             "on its first start, the one it was given with --api-key (PARLEY_API_KEY), or make "
             "one with `parley keys create`.",
             code="invalid_api_key",

@@ -7,7 +7,7 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from parley.client import ValidationError
+from parley.sdk import ValidationError
 
 # The inside may not span a `}}`, so `{{ a }} {{ b }}` is two expressions, not one.
 _EXPRESSION = re.compile(r"\{\{((?:(?!\}\}).)*)\}\}", re.DOTALL)

@@ -6,7 +6,7 @@ from typing import Annotated, Literal
 
 import msgspec
 
-# Limits from OpenAI's reference (§9).
+# OpenAI's limits: metadata pairs, key and value lengths, items per call, page sizes.
 MAX_METADATA_PAIRS = 16
 MAX_METADATA_KEY = 64
 MAX_METADATA_VALUE = 512
@@ -41,8 +41,8 @@ class ItemType(msgspec.Struct, frozen=True):
 
 
 # Every type the Conversations API stores (the `ConversationItem` union of the spec, plus
-# `configuration_update` from SDK 3.57). Prefixes follow the reference (§6); where OpenAI's is
-# unknown parley picks a short one of its own (ids are opaque to clients).
+# `configuration_update` from SDK 3.57). Prefixes are OpenAI's own where known (msg_, fc_,
+# rs_ …); where OpenAI's is unknown parley picks a short one (ids are opaque to clients).
 ITEM_TYPES: dict[str, ItemType] = {
     "message": ItemType("msg_"),
     "function_call": ItemType("fc_"),

@@ -8,7 +8,6 @@ from typing import Any, TypeVar
 
 import openai
 
-from parley.client import NodeError, ValidationError, make_client, translate
 from parley.credentials import Credential
 from parley.errors import json_type_name
 from parley.models import (
@@ -17,6 +16,7 @@ from parley.models import (
     MAX_METADATA_PAIRS,
     MAX_METADATA_VALUE,
 )
+from parley.sdk import NodeError, ValidationError, make_client, translate
 
 ROLES = ("user", "assistant", "system")
 Message = tuple[str, str] | Mapping[str, Any]

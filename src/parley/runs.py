@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO
 
-from parley.client import NodeError
+from parley.sdk import NodeError
 
 DEFAULT_CONCURRENCY = 8
 FORMATS = ("jsonl", "json", "csv")
@@ -28,7 +28,7 @@ def _objects(values: Sequence[Any], where: str) -> list[dict[str, Any]]:
     return list(values)
 
 
-def parse_items(text: str, fmt: str | None = None) -> list[dict[str, Any]]:
+def parse_rows(text: str, fmt: str | None = None) -> list[dict[str, Any]]:
     """Items from JSON Lines, a JSON array or CSV (with a header row); ``fmt`` or guessed."""
     stripped = text.lstrip()
     if fmt is None:
@@ -75,7 +75,7 @@ def read_items(source: str | Path | TextIO, fmt: str | None = None) -> list[dict
             raise InputError(f"cannot read {path}: {exc.strerror}") from None
     else:
         text = source.read()
-    return parse_items(text, fmt)
+    return parse_rows(text, fmt)
 
 
 @dataclass

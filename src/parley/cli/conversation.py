@@ -16,10 +16,10 @@ from rich.console import Console
 
 from parley import credentials
 from parley.cli import tables
-from parley.client import NodeError, ValidationError
 from parley.expressions import resolve
 from parley.node import Node
 from parley.runs import DEFAULT_CONCURRENCY, InputError, RunStopped, read_items, run_items
+from parley.sdk import NodeError, ValidationError
 
 F = TypeVar("F", bound=Callable[..., Any])
 Work = Callable[[Node, dict[str, Any]], dict[str, Any]]

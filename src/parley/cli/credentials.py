@@ -10,8 +10,8 @@ import openai
 from rich.console import Console
 from rich.table import Table
 
-from parley import credentials as store
-from parley.client import make_client, translate
+from parley import credentials
+from parley.sdk import make_client, translate
 
 # A conversation id that cannot exist: any 404 for it proves the key was accepted.
 PROBE_ID = "conv_parley_credential_test"
@@ -41,7 +41,7 @@ def credentials_group() -> None:
     help="The key (else $PARLEY_NEW_API_KEY, else read from a pipe, else prompted without "
     "echo; the last three keep it out of argv).",
 )
-@click.option("--base-url", default=store.OPENAI_BASE_URL, show_default=True)
+@click.option("--base-url", default=credentials.OPENAI_BASE_URL, show_default=True)
 @click.option("--organization", default=None, help="OpenAI organization ID (optional).")
 @click.option("--header-name", default=None, help="Name of one custom header (optional).")
 @click.option("--header-value", default=None, help="Value of the custom header.")
@@ -63,18 +63,18 @@ def add(
     if api_key is None:
         api_key = _read_key()
     try:
-        credential = store.Credential(
+        credential = credentials.Credential(
             name=name,
             api_key=api_key.strip(),
-            base_url=store.normalise_base_url(base_url),
+            base_url=credentials.normalise_base_url(base_url),
             organization_id=organization or None,
             header_name=header_name or None,
             header_value=header_value,
         )
-        store.save(credential)
-    except store.CredentialError as exc:
+        credentials.save(credential)
+    except credentials.CredentialError as exc:
         raise click.UsageError(str(exc)) from None
-    click.echo(f"saved {credential.describe()} in {store.credentials_path()}")
+    click.echo(f"saved {credential.describe()} in {credentials.credentials_path()}")
 
 
 def _read_key() -> str:
@@ -102,8 +102,8 @@ def list_credentials(as_json: bool) -> None:
       parley credentials list --json
     """
     try:
-        creds = store.load_all()
-    except store.CredentialError as exc:
+        creds = credentials.load_all()
+    except credentials.CredentialError as exc:
         raise click.ClickException(str(exc)) from None
     if as_json:
         for credential in creds.values():
@@ -114,7 +114,7 @@ def list_credentials(as_json: bool) -> None:
         table.add_row(
             c.name,
             c.base_url,
-            store.redact(c.api_key),
+            credentials.redact(c.api_key),
             c.organization_id or "",
             c.header_name or "",
         )
@@ -131,8 +131,8 @@ def remove(name: str) -> None:
       parley credentials remove local
     """
     try:
-        store.remove(name)
-    except store.CredentialError as exc:
+        credentials.remove(name)
+    except credentials.CredentialError as exc:
         raise click.ClickException(str(exc)) from None
     click.echo(f"removed credential '{name}'")
 
@@ -147,8 +147,8 @@ def test(name: str | None) -> None:
       parley credentials test local
     """
     try:
-        credential = store.resolve(name)
-    except store.CredentialError as exc:
+        credential = credentials.resolve(name)
+    except credentials.CredentialError as exc:
         raise click.UsageError(str(exc)) from None
     client = make_client(credential, max_retries=0, timeout=15.0)
     try:

@@ -9,8 +9,8 @@ from rich.console import Console
 from rich.table import Table
 
 from parley import credentials
-from parley.client import NodeError
 from parley.node import Node
+from parley.sdk import NodeError
 
 
 @click.command("stats")
