@@ -119,7 +119,7 @@ def build(path: Path, conversations: int, items: int, api_key: str) -> dict[str,
     conn.execute(
         "INSERT INTO api_keys (id, project_id, name, hint, key_hash, created_at) "
         "VALUES (?, ?, ?, ?, ?, ?)",
-        ("key_bench", PROJECT_ID, "bench", auth.redact(api_key), auth.hash_key(api_key), now),
+        ("key_bench", PROJECT_ID, "bench", auth.key_hint(api_key), auth.hash_key(api_key), now),
     )
     make = Ids()
     metadata = json.dumps(seed.METADATA, separators=(",", ":")).encode()
