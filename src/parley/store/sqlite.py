@@ -485,7 +485,7 @@ class SQLiteStore:
                     raise conversation_not_found(conversation_id)
                 seq, next_position = row
                 if items:
-                    _insert_items(conn, seq, next_position - len(items), items, created_at)
+                    ops.insert_items(conn, seq, next_position - len(items), items, created_at)
             if response is not None:
                 conn.execute(
                     "INSERT INTO responses (id, project_id, created_at, previous_response_id, "
