@@ -74,11 +74,15 @@ def page(chromium: Any, server: LiveServer) -> Iterator[Any]:
 
 
 def shoot(page: Any, name: str) -> None:
-    """Save the page at both widths (full length), then go back to the wide one."""
+    """Save the page at both widths (full length), checking that it fits each, then go back
+    to the wide one."""
     SHOTS.mkdir(parents=True, exist_ok=True)
     for width in WIDTHS:
         page.set_viewport_size({"width": width, "height": 900})
         page.screenshot(path=str(SHOTS / f"{name}-{width}.png"), full_page=True)
+        # Readable at this width: nothing pushes the page sideways.
+        wide = page.evaluate("document.documentElement.scrollWidth")
+        assert wide <= width, f"{name} is {wide} px wide at {width} px"
     page.set_viewport_size({"width": 1440, "height": 900})
 
 
