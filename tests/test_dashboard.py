@@ -17,6 +17,7 @@ from starlette.testclient import TestClient
 
 from parley.app import create_app
 from tests.conftest import LiveServer, start_server, stop_server
+from tests.upstream import FakeUpstream, Reply
 
 _CSRF = re.compile(r'name="csrf" value="([0-9a-f]+)"')
 
@@ -279,3 +280,40 @@ def test_the_header_names_the_project_signed_into(
         assert '<span class="project" title="project">acme-&lt;support&gt;</span>' in page.text
     browser.post("/dashboard/logout", data={"csrf": csrf_of(browser)})
     assert 'class="project"' not in browser.get("/dashboard").text
+
+
+def test_the_reply_box_without_script_stores_the_turn(
+    responses_server: LiveServer, upstream: FakeUpstream, server: LiveServer, api_key: str
+) -> None:
+    key = responses_server.new_key()
+    with (
+        responses_server.client(key) as sdk,
+        httpx.Client(base_url=responses_server.url, timeout=30) as web,
+    ):
+        conversation = sdk.conversations.create()
+        sign_in(web, key)
+        page = web.get(f"/dashboard/c/{conversation.id}").text
+        assert 'id="reply"' in page and '<option value="fake-model"' in page
+        path = f"/dashboard/c/{conversation.id}/reply"
+        refused = web.post(path, data={"message": "hi", "model": "fake-model"})
+        assert refused.status_code == 403
+        upstream.script("fake-model", Reply(text="Hello back"))
+        answer = web.post(
+            path, data={"message": "hi", "model": "fake-model", "csrf": csrf_of(web, "/dashboard")}
+        )
+        assert answer.status_code == 303 and answer.headers["location"].endswith("#reply")
+        texts = [
+            i.content[0].text
+            for i in sdk.conversations.items.list(conversation.id, order="asc").data
+        ]  # type: ignore[union-attr]
+        assert texts == ["hi", "Hello back"]
+        # A model server that cannot be reached: its error on the page, nothing stored.
+        dead = web.post(path, data={"message": "again", "model": "dead-1", "csrf": csrf_of(web)})
+        assert dead.status_code == 502 and "dead" in dead.text, dead.text
+        assert len(sdk.conversations.items.list(conversation.id).data) == 2
+    # Without a model upstream there is no reply box at all.
+    with httpx.Client(base_url=server.url, timeout=30) as plain:
+        sign_in(plain, api_key)
+        with server.client(api_key) as sdk:
+            bare = sdk.conversations.create()
+        assert 'id="reply"' not in plain.get(f"/dashboard/c/{bare.id}").text

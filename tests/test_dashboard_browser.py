@@ -21,6 +21,7 @@ import openai
 import pytest
 
 from tests.conftest import LiveServer
+from tests.upstream import FakeUpstream, Reply
 
 CHROMIUM = "/usr/bin/chromium"
 ARGS = [
@@ -314,3 +315,44 @@ def test_keyboard_reaches_every_control_with_a_name(
     for wanted in ("Conversations", "Keys", "Sign out", "Search", "Created from"):
         assert wanted in names, names
     assert all(names), names
+
+
+def test_a_reply_streams_in_and_is_stored(
+    page: Any, responses_server: LiveServer, upstream: FakeUpstream
+) -> None:
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        key = pool.submit(responses_server.new_key).result()
+    with responses_server.client(key) as sdk:
+        conversation = sdk.conversations.create(
+            items=[{"role": "system", "content": "You answer in haiku."}]
+        )
+        page.goto(responses_server.url + "/dashboard")
+        page.get_by_label("API key").fill(key)
+        page.keyboard.press("Enter")
+        page.wait_for_selector("h1:text('Conversations')")
+        page.goto(f"{responses_server.url}/dashboard/c/{conversation.id}")
+        models = page.get_by_label("Model").locator("option").all_inner_texts()
+        assert "fake-model" in models
+        page.get_by_label("Model").select_option("fake-model")
+        # Six words, a third of a second apart: the page shows them as they come.
+        upstream.script(
+            "fake-model", Reply(text="Autumn wind carries quiet answers home", chunk_delay=0.3)
+        )
+        page.get_by_label("Your message").fill("Where did <b>summer</b> go?")
+        page.get_by_role("button", name="Send").click()
+        live = page.locator(".streaming .text")
+        live.wait_for()
+        page.wait_for_function(
+            "() => { const t = document.querySelector('.streaming .text');"
+            " return t && t.textContent.length > 0 && !t.textContent.includes('home'); }"
+        )
+        shoot(page, "reply-streaming")
+        page.wait_for_url("**#reply", timeout=15000)
+        page.wait_for_selector("text=Autumn wind carries quiet answers home")
+        assert page.get_by_text("Where did <b>summer</b> go?").is_visible()
+        shoot(page, "reply-done")
+        stored = sdk.conversations.items.list(conversation.id, order="asc").data
+        assert [i.role for i in stored] == ["system", "user", "assistant"]  # type: ignore[union-attr]
+        sent = upstream.requests("fake-model")[-1]
+        assert sent["stream"] is True
+        assert sent["messages"][-1]["content"] == "Where did <b>summer</b> go?"

@@ -10,7 +10,7 @@ from importlib import resources
 from starlette.requests import Request
 from starlette.responses import Response
 
-from parley.dashboard import actions, conversations, keys, sessions
+from parley.dashboard import actions, conversations, keys, reply, sessions
 from parley.routing import Route
 
 _STATIC = {"dashboard.css": "text/css; charset=utf-8", "dashboard.js": "text/javascript"}
@@ -42,6 +42,7 @@ ROUTES = [
     Route("GET", CONVERSATION + "/delete", actions.confirm_delete, "dashboardConfirmDelete"),
     Route("POST", CONVERSATION + "/delete", actions.delete_conversation, "dashboardDelete"),
     Route("POST", CONVERSATION + "/fork", actions.fork, "dashboardFork"),
+    Route("POST", CONVERSATION + "/reply", reply.reply, "dashboardReply"),
     Route("GET", CONVERSATION + "/export.jsonl", actions.export_jsonl, "dashboardExportJsonl"),
     Route("GET", CONVERSATION + "/export.md", actions.export_markdown, "dashboardExportMarkdown"),
     Route(

@@ -11,7 +11,7 @@ import msgspec
 from starlette.requests import Request
 from starlette.responses import Response
 
-from parley.dashboard import web
+from parley.dashboard import reply, web
 from parley.errors import InvalidRequest, ParleyError
 from parley.metadata import metadata_filter
 from parley.models import TimeFilter
@@ -214,8 +214,11 @@ async def transcript(request: Request, visit: web.Visit) -> Response:
         for index, (_, data) in enumerate(page.items)
     ]
     next_url = None
+    after_last = urlencode({"after": page.items[-1][0], "n": offset + len(items)}) if items else ""
     if page.has_more and page.items:
-        next_url = "?" + urlencode({"after": page.items[-1][0], "n": offset + len(items)})
+        next_url = "?" + after_last
+    # The reply box sits under the last page, where the new turn will show.
+    reply_box = None if next_url else await reply.box(request, after_last)
     return web.render(
         "conversation.html",
         visit,
@@ -229,5 +232,5 @@ async def transcript(request: Request, visit: web.Visit) -> Response:
         items=items,
         next_url=next_url,
         first_url=f"/dashboard/c/{record.id}" if after else None,
-        reply=getattr(request.app.state, "dashboard_reply", None),
+        reply=reply_box,
     )

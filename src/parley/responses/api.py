@@ -111,7 +111,12 @@ async def create_response(request: Request, store: Store, project: str) -> Respo
     appended to the conversation in one transaction. With `stream: true` the answer is
     Server-Sent Events in OpenAI's shapes.
     """
-    body = await read_json(request, required=True)
+    return await respond(request, store, project, await read_json(request, required=True))
+
+
+async def respond(request: Request, store: Store, project: str, body: dict[str, Any]) -> Response:
+    """Answer a create-response ``body`` for ``project`` (the API route and the dashboard's
+    reply box both come here, so a turn is stored the same way from either)."""
     parsed = parse_create(body)
     upstreams: Upstreams = request.app.state.upstreams
     upstream = upstreams.for_model(parsed.model)
