@@ -199,3 +199,30 @@ def test_the_root_is_a_route_of_its_own() -> None:
     assert found is not None and found[0].name == "home" and found[1] == {}
     assert ROUTES.match("GET", "/index.html") is None
     assert ROUTES.match("POST", "/") is None
+
+
+def test_the_table_knows_a_path_whatever_its_method() -> None:
+    assert ROUTES.knows("/v1/conversations/conv_1")
+    assert ROUTES.knows("/healthz")
+    assert not ROUTES.knows("/v1/nowhere")
+    assert not ROUTES.knows("/v1/conversations/conv_1/things")
+
+
+def test_an_unknown_url_is_the_same_404_without_the_router(tmp_path: Path) -> None:
+    async def run() -> None:
+        async with in_process(str(tmp_path / "p.db")) as app:
+            for method in ("GET", "POST", "HEAD", "DELETE"):
+                answer = await app.http.request(method, "/v1/nowhere")
+                assert answer.status_code == 404
+                assert answer.headers["x-request-id"].startswith("req_")
+                if method != "HEAD":
+                    assert_error(
+                        answer,
+                        404,
+                        code="unknown_url",
+                        param=None,
+                        message=rf"Unknown request URL: {method} /v1/nowhere\. Please check "
+                        r"the URL for typos\.",
+                    )
+
+    asyncio.run(run())

@@ -55,16 +55,19 @@ async def _parley_error(request: Request, exc: Exception) -> Response:
     return _error_response(exc)
 
 
+def _unknown_url(request: Request) -> NotFound:
+    return NotFound(
+        f"Unknown request URL: {request.method} {request.url.path}. Please check the URL for "
+        "typos.",
+        code="unknown_url",
+    )
+
+
 async def _http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, HTTPException)
     where = f"{request.method} {request.url.path}"
     if exc.status_code == 404:
-        return _error_response(
-            NotFound(
-                f"Unknown request URL: {where}. Please check the URL for typos.",
-                code="unknown_url",
-            )
-        )
+        return _error_response(_unknown_url(request))
     if exc.status_code == 405:
         return _error_response(
             MethodNotAllowed(
@@ -100,6 +103,7 @@ class Edge:
         self.table = table
         self.access_log = access_log
         self.direct: ASGIApp = self._run if cors is None else cors(self._run)
+        self.unknown: ASGIApp = self._not_found if cors is None else cors(self._not_found)
         self.fallback: ASGIApp = app if cors is None else cors(app)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -119,6 +123,10 @@ class Edge:
                 scope["app"] = self.app
                 scope["route"], scope["path_params"] = found
                 await self.direct(scope, receive, send)
+            elif scope["method"] != "OPTIONS" and not self.table.knows(scope["path"]):
+                # No route has this path: the 404 needs no trip through Starlette's router
+                # (OPTIONS still goes there, for CORS preflights).
+                await self.unknown(scope, receive, send)
             else:
                 await self._fallback(scope, receive, send)
         finally:
@@ -135,6 +143,14 @@ class Edge:
         except Exception:
             log.exception("unhandled error on %s %s", scope["method"], scope["path"])
             response = _error_response(_INTERNAL)
+        response.raw_headers.append((b"x-request-id", scope["parley.request_id"]))
+        scope["parley.status"] = response.status_code
+        await response(scope, receive, send)
+
+    async def _not_found(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """OpenAI's 404 for a URL no route has, as Starlette's fallback words it."""
+        scope["app"] = self.app
+        response = _error_response(_unknown_url(Request(scope, receive)))
         response.raw_headers.append((b"x-request-id", scope["parley.request_id"]))
         scope["parley.status"] = response.status_code
         await response(scope, receive, send)

@@ -118,6 +118,13 @@ class RouteTable:
         ``{conversation_id}``), a parameter over a final ``{name:path}``; a parameter never
         matches an empty segment.
         """
+        return self._find(method, path)
+
+    def knows(self, path: str) -> bool:
+        """Whether some route's template matches ``path``, whatever its method."""
+        return self._find(None, path) is not None
+
+    def _find(self, method: str | None, path: str) -> Match | None:
         parts = path.split("/")
         if parts[0]:
             return None
@@ -127,7 +134,10 @@ class RouteTable:
         forks: list[tuple[_Node, str, int, dict[str, str], bool]] = []
         while True:
             if index == count:
-                route = node.methods.get(method)
+                if method is None:
+                    route = next(iter(node.methods.values()), None)
+                else:
+                    route = node.methods.get(method)
                 if route is not None:
                     return route, params
             else:
