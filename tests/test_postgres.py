@@ -177,7 +177,8 @@ _HOT = {
     ),
     "create_items": (
         postgres.SQL_CREATE_ITEMS,
-        "'conv_7', 'proj_8', ARRAY['msg_x'], ARRAY['message'], ARRAY['{}'::bytea], 1",
+        "'conv_7', 'proj_8', ARRAY['msg_x'], ARRAY['message'], ARRAY['{}'::bytea], 1, "
+        "ARRAY['hello']",
     ),
     "page_anchor": (postgres.SQL_PAGE_ANCHOR, "'conv_7', 'proj_8', 'msg_7_3'"),
     "page_asc": (postgres.SQL_PAGE_ASC, "7, 'proj_8', 3, 21"),
@@ -188,25 +189,31 @@ _HOT = {
     "find_item": (postgres.SQL_FIND_ITEM, "'msg_7_3', 'proj_8'"),
     "list_conversations": (
         pg_extensions.conversations_query("p", [], "desc", TimeFilter(), None)[0],
-        "'proj_8', 4611686018427387904, 4611686018427387904, 21",
+        "'proj_8', 4611686018427387904, 4611686018427387904, 4611686018427387904, 21",
     ),
     "list_conversations_by_time": (
         pg_extensions.conversations_query(
             "p", [], "asc", TimeFilter(created_after=1, created_before=9), None
         )[0],
-        "'proj_8', 0, 0, 100, 900, 21",
+        "'proj_8', 100, 900, 0, 0, 21",
     ),
     "list_conversations_by_metadata": (
         pg_extensions.conversations_query("p", [(b"topic", b"t7")], "asc", TimeFilter(), None)[0],
-        "'proj_8', 'topic'::bytea, 't7'::bytea, 0, 0, 21",
+        "'proj_8', 'topic'::bytea, 't7'::bytea, 0, 0, 0, 21",
     ),
     "list_conversations_by_metadata_and_time": (
         pg_extensions.conversations_query(
             "p", [(b"topic", b"t8")], "desc", TimeFilter(created_after=1), None
         )[0],
-        "'proj_8', 'topic'::bytea, 't8'::bytea, 4611686018427387904, 4611686018427387904, 100, 21",
+        "'proj_8', 'topic'::bytea, 't8'::bytea, 100, "
+        "4611686018427387904, 4611686018427387904, 4611686018427387904, 21",
     ),
     "list_cursor": (pg_extensions.SQL_LIST_CURSOR, "'conv_7', 'proj_8'"),
+    "search": (
+        pg_extensions.search_query("p", "x", [], TimeFilter(), None)[0],
+        "'kangaroo', 'proj_8', 21",
+    ),
+    "search_items": (pg_extensions.SQL_SEARCH_ITEMS, "'kangaroo', ARRAY[7, 8]::bigint[]"),
 }
 
 
@@ -236,6 +243,7 @@ def test_every_hot_query_plans_an_index_scan(database: str) -> None:
     assert "items_by_position" in plans["page_asc"]
     assert "items_by_position" in plans["page_desc"]
     assert "items_by_id" in plans["find_item"]
+    assert "items_search" in plans["search"]
 
 
 # -- a database restart while parley runs ----------------------------------------------------
@@ -440,7 +448,8 @@ _DUMP = {
     "item_count FROM conversations ORDER BY id",
     "items": "SELECT c.id, i.position, i.id, i.type, i.created_at, i.data FROM items i "
     "JOIN conversations c ON c.seq = i.conversation ORDER BY c.id, i.position",
-    "metadata": "SELECT m.project_id, m.key, m.value, c.id FROM conversation_metadata m "
+    "metadata": "SELECT m.project_id, m.key, m.value, c.id, m.created_at "
+    "FROM conversation_metadata m "
     "JOIN conversations c ON c.seq = m.conversation ORDER BY 1, 2, 3, 4",
 }
 
@@ -462,8 +471,8 @@ def _dump_postgres(url: str) -> dict[str, list[tuple[Any, ...]]]:
     dump = {name: [tuple(row) for row in fetch(url, sql)] for name, sql in _DUMP.items()}
     # PostgreSQL keeps metadata pairs as UTF-8 bytes; SQLite as text.
     dump["metadata"] = sorted(
-        (project, key.decode(), value.decode(), conv)
-        for project, key, value, conv in dump["metadata"]
+        (project, key.decode(), value.decode(), conv, created_at)
+        for project, key, value, conv, created_at in dump["metadata"]
     )
     return dump
 
@@ -528,6 +537,13 @@ def test_migrate_data_copies_sqlite_losslessly_and_resumes(
             pid = await store.ensure_project("alpha")
             await store.create_items(pid, "conv_alpha_03", [_item("msg_new", "new")], 3000)
             page = await store.list_items(pid, "conv_alpha_03", after=None, limit=10, order="asc")
+            # The copied items are searchable: their text came along.
+            hits, _ = await store.search_conversations(
+                pid, "later", metadata=[], times=TimeFilter(), page=None, limit=50
+            )
+            assert sorted(h.record.id for h in hits) == [
+                f"conv_alpha_{n:02d}" for n in range(12) if n % 3
+            ]
             return [item_id for item_id, _ in page.items]
         finally:
             await store.close()

@@ -1,4 +1,4 @@
-"""parley's own routes beyond OpenAI's API: fork and usage. Parse, call the store, answer."""
+"""parley's own routes beyond OpenAI's API: fork, search, usage. Parse, call the store, answer."""
 
 from __future__ import annotations
 
@@ -8,10 +8,30 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from parley import ids
-from parley.api import MAX_ID_LENGTH, authed, ok, read_json, reject_unknown
-from parley.errors import NUL, invalid_type, item_not_found
+from parley.api import (
+    MAX_ID_LENGTH,
+    authed,
+    ok,
+    parse_limit,
+    parse_metadata_filter,
+    parse_time_filter,
+    read_json,
+    reject_unknown,
+)
+from parley.errors import (
+    NUL,
+    InvalidRequest,
+    invalid_type,
+    item_not_found,
+    missing_parameter,
+)
 from parley.metadata import encode_metadata
+from parley.models import SearchHit, SearchItem, SearchPage
+from parley.search import decode_cursor, encode_cursor
 from parley.store import Store
+
+# Search text longer than this is not a query but a paste; refuse it before the index sees it.
+MAX_QUERY_LENGTH = 1000
 
 
 @authed
@@ -43,3 +63,45 @@ async def fork_conversation(request: Request, store: Store, project: str) -> Res
 async def usage(request: Request, store: Store, project: str) -> Response:
     """GET /v1/usage: what the caller's project stores."""
     return ok(await store.usage(project))
+
+
+@authed
+async def search_conversations(request: Request, store: Store, project: str) -> Response:
+    """GET /v1/conversations/search: find the project's conversations by what was said in them.
+
+    Searches message text parts, function and custom tool call arguments and outputs, best
+    first, each hit with its best matching items and a snippet; combinable with the metadata
+    and time filters; paged with `page`. The index is written in the same transaction as
+    every item write and delete, so a hit is never stale.
+    """
+    params = request.query_params
+    query = (params.get("q") or "").strip()
+    if not query:
+        raise missing_parameter("q")
+    if len(query) > MAX_QUERY_LENGTH:
+        raise InvalidRequest(
+            f"Invalid 'q': string too long. Expected at most {MAX_QUERY_LENGTH} characters, "
+            f"but got {len(query)}.",
+            param="q",
+            code="string_above_max_length",
+        )
+    raw_page = params.get("page")
+    rows, has_more = await store.search_conversations(
+        project,
+        query,
+        metadata=parse_metadata_filter(request),
+        times=parse_time_filter(request),
+        page=decode_cursor(raw_page) if raw_page else None,
+        limit=parse_limit(params.get("limit")),
+    )
+    hits = [
+        SearchHit(
+            conversation=row.record.wire(),
+            # Shown as a relevance (higher is better); stores rank lower-is-better.
+            score=-row.rank,
+            items=[SearchItem(item_id, snippet) for item_id, snippet in row.items],
+        )
+        for row in rows
+    ]
+    cursor = encode_cursor(rows[-1].rank, rows[-1].key) if has_more and rows else None
+    return ok(SearchPage(data=hits, has_more=has_more, next_page=cursor))

@@ -19,9 +19,10 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from parley import auth, ids
+from parley import auth, ids, retention
 from parley.accesslog import AccessLog
 from parley.errors import InternalError, MethodNotAllowed, NotFound, ParleyError
+from parley.metrics import METRICS_ROUTE, Metrics, watch_store
 from parley.openapi import openapi_document
 from parley.ratelimit import default_burst
 from parley.routes import ROUTES
@@ -97,11 +98,13 @@ class Edge:
         table: RouteTable,
         access_log: AccessLog | None = None,
         cors: Callable[[ASGIApp], ASGIApp] | None = None,
+        metrics: Metrics | None = None,
     ) -> None:
         self.app = app
         self.state = app.state
         self.table = table
         self.access_log = access_log
+        self.metrics = metrics
         self.direct: ASGIApp = self._run if cors is None else cors(self._run)
         self.unknown: ASGIApp = self._not_found if cors is None else cors(self._not_found)
         self.fallback: ASGIApp = app if cors is None else cors(app)
@@ -130,9 +133,11 @@ class Edge:
             else:
                 await self._fallback(scope, receive, send)
         finally:
+            status = scope.get("parley.status", 0)  # 0: the client left before an answer
             if self.access_log is not None:
-                status = scope.get("parley.status", 0)  # 0: the client left before an answer
                 self.access_log.record(scope, request_id.decode(), status, began)
+            if self.metrics is not None:
+                self.metrics.observe(scope, status, began)
 
     async def _run(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Run the matched handler without Starlette's router and middleware layers."""
@@ -216,7 +221,8 @@ def create_app(
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         await backend.open()
         try:
-            yield
+            async with retention.sweeper(backend, settings.sweep_interval):
+                yield
         finally:
             if limiter is not None:
                 await limiter.close()
@@ -234,6 +240,10 @@ def create_app(
             expose_headers=["x-request-id", "retry-after", "retry-after-ms"],
             max_age=600,
         )
+    meter = Metrics() if settings.metrics else None
+    if meter is not None:
+        watch_store(meter, backend)
+        routes = RouteTable([*routes.routes, METRICS_ROUTE])
     app = Starlette(
         routes=routes.starlette_routes(),
         exception_handlers={
@@ -253,7 +263,8 @@ def create_app(
     app.state.upstreams = models
     app.state.tool_loop_dedupe = settings.tool_loop_dedupe
     app.state.openapi = msgspec.json.encode(openapi_document(routes.routes))
-    return Edge(app, routes, AccessLog() if settings.access_log else None, cors)
+    app.state.metrics = meter
+    return Edge(app, routes, AccessLog() if settings.access_log else None, cors, meter)
 
 
 def app_from_env() -> ASGIApp:

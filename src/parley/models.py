@@ -142,6 +142,42 @@ class ConversationListQuery(msgspec.Struct):
     ] = None
 
 
+class SearchQuery(msgspec.Struct):
+    """The query parameters of ``GET /v1/conversations/search`` (its OpenAPI parameters)."""
+
+    q: Annotated[
+        str,
+        msgspec.Meta(
+            min_length=1,
+            max_length=1000,
+            description='What was said. SQLite: FTS5 syntax (words, "a phrase", prefix*, '
+            "AND/OR/NOT; anything else is searched as plain words). PostgreSQL: "
+            'websearch_to_tsquery syntax (words, "a phrase", OR, -word). Case folded, no '
+            "stemming.",
+        ),
+    ]
+    metadata: Annotated[
+        dict[str, str],
+        msgspec.Meta(description="Keep conversations whose metadata has every pair."),
+    ] = {}
+    created_after: Annotated[
+        Annotated[int, msgspec.Meta(ge=0)] | None,
+        msgspec.Meta(description="Keep conversations created after this Unix time (exclusive)."),
+    ] = None
+    created_before: Annotated[
+        Annotated[int, msgspec.Meta(ge=0)] | None,
+        msgspec.Meta(description="Keep conversations created before this Unix time (exclusive)."),
+    ] = None
+    updated_after: Annotated[
+        Annotated[int, msgspec.Meta(ge=0)] | None,
+        msgspec.Meta(description="Keep conversations updated after this Unix time (exclusive)."),
+    ] = None
+    limit: Annotated[int, msgspec.Meta(ge=MIN_LIMIT, le=MAX_LIMIT)] = DEFAULT_LIMIT
+    page: Annotated[
+        str | None, msgspec.Meta(description="The next_page of the previous answer.")
+    ] = None
+
+
 class ForkRequest(msgspec.Struct, forbid_unknown_fields=True):
     """The body of ``POST /v1/conversations/{conversation_id}/fork`` (its OpenAPI schema)."""
 
@@ -250,5 +286,74 @@ class Usage(msgspec.Struct):
 
     conversations: int
     items: int
-    stored_bytes: int
+    stored_bytes: Annotated[
+        int,
+        msgspec.Meta(
+            description="Bytes of stored metadata, item JSON and stored responses (with their "
+            "input items)."
+        ),
+    ]
+    responses: Annotated[int, msgspec.Meta(description="Stored responses (Responses API).")] = 0
+    tokens: Annotated[
+        int, msgspec.Meta(description="Total tokens of the stored responses (their usage).")
+    ] = 0
     object: Literal["usage"] = "usage"
+
+
+class SearchRow(msgspec.Struct):
+    """One conversation found by search, as the store returns it.
+
+    ``rank`` orders hits (lower is better) and, with ``key``, makes the page cursor.
+    """
+
+    record: ConversationRecord
+    rank: float
+    key: int
+    items: list[tuple[str, str]]
+
+
+class SearchItem(msgspec.Struct):
+    """A matching item of a search hit and a snippet of its text."""
+
+    id: str
+    snippet: str
+
+
+class SearchHit(msgspec.Struct):
+    """One search result: the conversation, its relevance, its best matching items."""
+
+    conversation: Conversation
+    score: Annotated[
+        float,
+        msgspec.Meta(
+            description="Relevance, higher is better (bm25 on SQLite, ts_rank on PostgreSQL): "
+            "compare within one answer only."
+        ),
+    ]
+    items: Annotated[
+        list[SearchItem],
+        msgspec.Meta(
+            description="The best matching items (at most 10), each with a snippet whose "
+            "matched words sit between ** marks."
+        ),
+    ]
+    object: Literal["conversation.search_result"] = "conversation.search_result"
+
+
+class SearchPage(msgspec.Struct):
+    """A page of search results (``GET /v1/conversations/search``, a parley extension)."""
+
+    data: list[SearchHit]
+    has_more: bool
+    next_page: Annotated[str | None, msgspec.Meta(description="Pass as `page` for the next page.")]
+    object: Literal["list"] = "list"
+
+
+class ProjectInfo(msgspec.Struct):
+    """A project as `parley projects list` shows it."""
+
+    name: str
+    created_at: int
+    retention_seconds: int | None
+    active_keys: int
+    usage: Usage

@@ -15,6 +15,8 @@ from parley.models import (
     ConversationListQuery,
     ForkRequest,
     Health,
+    SearchPage,
+    SearchQuery,
     Usage,
 )
 from parley.responses import api as responses
@@ -94,6 +96,14 @@ ROUTES = RouteTable(
             responses.retrieve_model,
             "retrieveModel",
             answers=responses.Model,
+        ),
+        Route(
+            "GET",
+            "/v1/conversations/search",
+            api_extensions.search_conversations,
+            "searchConversations",
+            answers=SearchPage,
+            query=SearchQuery,
         ),
         # The dashboard: HTML pages, not part of /openapi.json.
         Route("GET", "/", home.home, "home"),

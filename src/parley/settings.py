@@ -68,6 +68,10 @@ class Settings(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=
     rate_limit: Annotated[float, msgspec.Meta(ge=0)] = 0.0
     rate_burst: Annotated[int, msgspec.Meta(ge=1)] | None = None
     cors_origins: tuple[str, ...] = ()
+    # GET /metrics in Prometheus' text format (no key needed; no ids in it).
+    metrics: bool = False
+    # Seconds between retention sweeps (`parley projects set --retention`; 0: none).
+    sweep_interval: Annotated[float, msgspec.Meta(ge=0)] = 60.0
     # Seconds one database query may run before it is cancelled with a 503 (0: no limit).
     statement_timeout: Annotated[float, msgspec.Meta(ge=0)] = 30.0
     # `parley serve` migrates once before its workers start; they only open the database.

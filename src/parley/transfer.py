@@ -136,7 +136,7 @@ async def import_lines(
                     f"line {number}: export format {entry['parley_export']} is not supported"
                 )
             continue
-        await _import_one(store, project, entry, number, summary, id_map)
+        await import_one(store, project, entry, f"line {number}", summary, id_map)
     return summary
 
 
@@ -148,17 +148,21 @@ async def _present(store: Store, project: str, conversation_id: str) -> bool:
     return True
 
 
-async def _import_one(
+async def import_one(
     store: Store,
     project: str,
     entry: dict[str, Any],
-    number: int,
+    where: str,
     summary: ImportSummary,
-    id_map: IdMap | None,
+    id_map: IdMap | None = None,
 ) -> None:
+    """Store one exported conversation in ``project`` unless it is there; count what happened.
+
+    ``where`` names the entry in failure lines (``line 7``); ``import --from`` passes its own.
+    """
     conversation_id = entry.get("id")
     if not isinstance(conversation_id, str) or not conversation_id.startswith("conv_"):
-        summary.failed.append(f"line {number}: no conversation id")
+        summary.failed.append(f"{where}: no conversation id")
         return
     if id_map is not None and conversation_id in id_map.pairs:
         conversation_id = id_map.pairs[conversation_id]  # renamed by an earlier run
@@ -190,10 +194,10 @@ async def _import_one(
             items,
         )
     except ParleyError as exc:
-        summary.failed.append(f"line {number} ({conversation_id}): {exc.message}")
+        summary.failed.append(f"{where} ({conversation_id}): {exc.message}")
         return
     except Exception as exc:  # a unique-id clash with another project, for one
-        summary.failed.append(f"line {number} ({conversation_id}): {type(exc).__name__}: {exc}")
+        summary.failed.append(f"{where} ({conversation_id}): {type(exc).__name__}: {exc}")
         return
     summary.imported += 1
     summary.renamed += renamed

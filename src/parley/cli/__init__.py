@@ -16,6 +16,11 @@ from parley import __version__
 COMMANDS: dict[str, tuple[str, str, str]] = {
     "serve": ("parley.cli.serve", "serve", "Serve OpenAI's Conversations API on HOST:PORT."),
     "keys": ("parley.cli.keys", "keys", "Manage API keys and the projects they belong to."),
+    "projects": (
+        "parley.cli.projects",
+        "projects",
+        "Projects: keys, usage and retention (list, set --retention 30d).",
+    ),
     "conversation": (
         "parley.cli.conversation",
         "conversation",

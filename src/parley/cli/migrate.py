@@ -13,6 +13,7 @@ import msgspec
 
 from parley.cli.options import announce, database_option, describe, exists, plural
 from parley.errors import ParleyError
+from parley.search import item_text
 from parley.store import parse_url
 from parley.store.migrations import SchemaTooNew, migrations
 
@@ -204,19 +205,29 @@ async def _copy_batch(
             metadata: dict[str, str] = msgspec.json.decode(bytes(row[5]))
             seq = target_seq[row[1]]
             pairs += [
-                (projects[row[2]], _utf8(key), _utf8(value), seq) for key, value in metadata.items()
+                (projects[row[2]], _utf8(key), _utf8(value), seq, row[3])
+                for key, value in metadata.items()
             ]
         if pairs:
+            # created_at rides along: metadata-filtered lists walk this index in time order.
             await conn.copy_records_to_table(
                 "conversation_metadata",
                 records=pairs,
-                columns=["project_id", "key", "value", "conversation"],
+                columns=["project_id", "key", "value", "conversation", "created_at"],
             )
         # Source item order (seq) is kept, so positions and "newest item" both carry over.
         by_source = {row[0]: target_seq[row[1]] for row in fresh}
         marks = ",".join("?" * len(by_source))
         items = [
-            (by_source[conversation], position, item_id, item_type, created_at, bytes(data))
+            (
+                by_source[conversation],
+                position,
+                item_id,
+                item_type,
+                created_at,
+                bytes(data),
+                item_text(bytes(data)) or None,
+            )
             for conversation, position, item_id, item_type, created_at, data in source.execute(
                 "SELECT conversation, position, id, type, created_at, data FROM items "
                 f"WHERE conversation IN ({marks}) ORDER BY seq",
@@ -227,7 +238,15 @@ async def _copy_batch(
             await conn.copy_records_to_table(
                 "items",
                 records=items,
-                columns=["conversation", "position", "id", "type", "created_at", "data"],
+                columns=[
+                    "conversation",
+                    "position",
+                    "id",
+                    "type",
+                    "created_at",
+                    "data",
+                    "search_text",
+                ],
             )
         report.conversations += len(fresh)
         report.items += len(items)

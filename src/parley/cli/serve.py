@@ -90,6 +90,16 @@ def _option(flag: str, *declarations: str, **options: Any) -> Callable[[F], F]:
     help="One JSON line per request on stderr: request id, route, status, duration, project.",
 )
 @_option(
+    "metrics",
+    "--metrics/--no-metrics",
+    help="Serve GET /metrics in Prometheus' text format (no key needed; no ids in it).",
+)
+@_option(
+    "sweep_interval",
+    type=click.FloatRange(0),
+    help="Seconds between retention sweeps (see `parley projects set --retention`; 0: none).",
+)
+@_option(
     "rate_limit",
     type=click.FloatRange(0),
     help="Requests per second allowed per API key (0: no limit). Excess gets 429.",

@@ -13,7 +13,9 @@ from parley.models import (
     DashboardSession,
     ItemPage,
     NewItem,
+    ProjectInfo,
     ResponseRecord,
+    SearchRow,
     TimeFilter,
     Usage,
 )
@@ -184,3 +186,27 @@ class Store(Protocol):
 
     async def delete_response(self, project: str, response_id: str) -> None:
         """Delete a stored response; NotFound for an unknown one or another project's."""
+
+    async def search_conversations(
+        self,
+        project: str,
+        query: str,
+        *,
+        metadata: list[tuple[str, str]],
+        times: TimeFilter,
+        page: tuple[float, int] | None,
+        limit: int,
+    ) -> tuple[list[SearchRow], bool]:
+        """The project's conversations whose items' text matches ``query``, best first, each
+        with its best matching items and snippets; ``page`` is the last row's (rank, key)."""
+
+    async def set_retention(self, name: str, seconds: int | None) -> bool:
+        """Keep the conversations of project ``name`` this long after their last update
+        (None: forever); False when no project has that name."""
+
+    async def list_projects(self) -> list[ProjectInfo]:
+        """Every project by name, with its retention, active keys and usage."""
+
+    async def sweep_expired(self, now: int, limit: int) -> int:
+        """Delete at most ``limit`` conversations (with their items) that their project's
+        retention has expired at ``now``; return how many went."""

@@ -37,11 +37,14 @@ from parley.models import (
     DashboardSession,
     ItemPage,
     NewItem,
+    ProjectInfo,
     ResponseRecord,
+    SearchRow,
     TimeFilter,
     Usage,
 )
 from parley.ratelimit import PostgresRateLimiter, RateLimiter
+from parley.search import MAX_ITEMS_PER_HIT, item_text
 from parley.settings import DEFAULTS
 from parley.store import postgres_dashboard as dash
 from parley.store import postgres_extensions as extensions
@@ -170,6 +173,13 @@ class PostgresStore:
         # Every server process shares the buckets through one table. The pool exists only
         # once the store is open, so it is looked up per call.
         return PostgresRateLimiter(lambda: self._pool, rate, burst)
+
+    def pool_stats(self) -> tuple[int, int, int]:
+        """The pool's (open, idle, maximum) connections, for metrics."""
+        pool = self._pool
+        if pool is None:
+            return 0, 0, self.pool_size
+        return int(pool.get_size()), int(pool.get_idle_size()), self.pool_size
 
     # -- helpers -------------------------------------------------------------------------
 
@@ -309,6 +319,7 @@ class PostgresStore:
                     [item.type for item in items],
                     [item.data for item in items],
                     *_pairs(metadata),
+                    _texts(items),
                 )
             except asyncpg.UniqueViolationError as exc:
                 raise _duplicate_in_call(items, exc) from None
@@ -395,12 +406,73 @@ class PostgresStore:
                 [item.type for item in items],
                 [item.data for item in items],
                 *_pairs(kept),
+                _texts(items),
             )
         return ConversationRecord(new_id, created_at, kept)
 
+    async def set_retention(self, name: str, seconds: int | None) -> bool:
+        row = await self._fetchrow(extensions.SQL_SET_RETENTION, name, seconds)
+        return row is not None
+
+    async def list_projects(self) -> list[ProjectInfo]:
+        async with self._conn() as conn:
+            rows = await conn.fetch(extensions.SQL_LIST_PROJECTS)
+            found = []
+            for project_id, name, created, retention, keys in rows:
+                figures = await conn.fetchrow(extensions.SQL_USAGE, project_id)
+                found.append(
+                    ProjectInfo(
+                        str(name),
+                        int(created),
+                        None if retention is None else int(retention),
+                        int(keys),
+                        extensions.usage_of(figures),
+                    )
+                )
+        return found
+
+    async def sweep_expired(self, now: int, limit: int) -> int:
+        async with self._conn() as conn:
+            gone: str = await conn.execute(extensions.SQL_SWEEP_RESPONSES, now, limit)
+            status: str = await conn.execute(extensions.SQL_SWEEP, now, limit)
+        return int(gone.split()[-1]) + int(status.split()[-1])
+
+    async def search_conversations(
+        self,
+        project: str,
+        query: str,
+        *,
+        metadata: list[tuple[str, str]],
+        times: TimeFilter,
+        page: tuple[float, int] | None,
+        limit: int,
+    ) -> tuple[list[SearchRow], bool]:
+        sql, args = extensions.search_query(
+            project, query, [(_utf8(k), _utf8(v)) for k, v in metadata], times, page
+        )
+        async with self._conn() as conn:
+            rows = await conn.fetch(sql, *args, limit + 1)
+            found: dict[int, list[tuple[str, str]]] = {row[0]: [] for row in rows[:limit]}
+            if found:
+                for conversation, item_id, snippet in await conn.fetch(
+                    extensions.SQL_SEARCH_ITEMS, query, list(found)
+                ):
+                    if len(found[conversation]) < MAX_ITEMS_PER_HIT:
+                        found[conversation].append((str(item_id), str(snippet)))
+        results = [
+            SearchRow(
+                ConversationRecord(row[1], row[2], bytes(row[3])),
+                float(row[4]),
+                row[0],
+                found[row[0]],
+            )
+            for row in rows[:limit]
+        ]
+        return results, len(rows) > limit
+
     async def usage(self, project: str) -> Usage:
         row = await self._fetchrow(extensions.SQL_USAGE, project)
-        return Usage(int(row[0]), int(row[1]), int(row[2]))
+        return extensions.usage_of(row)
 
     # -- items ---------------------------------------------------------------------------
 
@@ -421,6 +493,7 @@ class PostgresStore:
                     [item.type for item in items],
                     [item.data for item in items],
                     created_at,
+                    _texts(items),
                 )
             except asyncpg.UniqueViolationError:
                 taken = await conn.fetch(
@@ -525,6 +598,7 @@ class PostgresStore:
                         [item.type for item in items],
                         [item.data for item in items],
                         created_at,
+                        _texts(items),
                     )
                     if status.endswith(" 0"):
                         raise conversation_not_found(conversation_id)
@@ -566,6 +640,11 @@ async def _ensure_project(conn: Any, name: str) -> str:
 def _pairs(metadata: bytes) -> tuple[list[bytes], list[bytes]]:
     pairs: dict[str, str] = msgspec.json.decode(metadata)
     return [_utf8(key) for key in pairs], [_utf8(value) for value in pairs.values()]
+
+
+def _texts(items: list[NewItem]) -> list[str | None]:
+    # Written by the statement that stores the items: the index is never behind them.
+    return [item_text(item.data) or None for item in items]
 
 
 def _utf8(text: str) -> bytes:

@@ -1,4 +1,4 @@
-"""parley's extensions beyond OpenAI's API on PostgreSQL: filtered lists, fork, usage.
+"""parley's extensions beyond OpenAI's API on PostgreSQL: lists, fork, usage, search, retention.
 
 The statements live here, named, so postgres.py stays the OpenAI contract and tests can
 EXPLAIN these; :class:`parley.store.postgres.PostgresStore` runs them.
@@ -8,8 +8,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from parley.models import TimeFilter
+from parley.models import TimeFilter, Usage
+from parley.search import MARK, SNIPPET_TOKENS, item_text
 from parley.store.base import Order
+from parley.store.shared import time_bounds
 
 _LAST = 1 << 62
 
@@ -25,14 +27,28 @@ SQL_FORK_ITEMS = (
     "SELECT data FROM items WHERE conversation = $1 AND position <= $2 ORDER BY position"
 )
 
+# Tokens are read from each stored response's JSON as `json`, not `jsonb`: json keeps a
+# "\u0000" escape that jsonb refuses.
 SQL_USAGE = """
 SELECT count(*),
        coalesce(sum(c.item_count), 0),
        coalesce(sum(length(c.metadata)), 0)
          + coalesce((SELECT sum(length(i.data)) FROM conversations k
                      JOIN items i ON i.conversation = k.seq WHERE k.project_id = $1), 0)
+         + coalesce((SELECT sum(length(r.data) + length(r.input_items)) FROM responses r
+                     WHERE r.project_id = $1), 0),
+       (SELECT count(*) FROM responses r WHERE r.project_id = $1),
+       coalesce((SELECT sum(((convert_from(r.data, 'UTF8')::json) -> 'usage'
+                             ->> 'total_tokens')::bigint)
+                 FROM responses r WHERE r.project_id = $1), 0)
 FROM conversations c WHERE c.project_id = $1
 """
+
+
+def usage_of(row: Any) -> Usage:
+    """The Usage of a SQL_USAGE row."""
+    conversations, items, stored, responses, tokens = (int(value) for value in row)
+    return Usage(conversations, items, stored, responses, tokens)
 
 
 def conversations_query(
@@ -67,11 +83,13 @@ def conversations_query(
         args.append(value)
         return f"${len(args)}"
 
+    # One bound per side of the time column, the tightest of cursor and filters.
+    low, high = time_bounds(order, times, (int(cursor[0]), int(cursor[1])))
+    if low is not None:
+        sql += f" AND {time_col} >= {arg(low)}"
+    if high is not None:
+        sql += f" AND {time_col} <= {arg(high)}"
     sql += f" AND ({time_col}, {key_col}) {compare} ({arg(int(cursor[0]))}, {arg(int(cursor[1]))})"
-    if times.created_after is not None:
-        sql += f" AND {time_col} > {arg(times.created_after)}"
-    if times.created_before is not None:
-        sql += f" AND {time_col} < {arg(times.created_before)}"
     if times.updated_after is not None:
         sql += f" AND c.updated_at > {arg(times.updated_after)}"
     for key, value in metadata[1:]:
@@ -82,3 +100,111 @@ def conversations_query(
         )
     sql += f" ORDER BY {time_col} {direction}, {key_col} {direction} LIMIT ${len(args) + 1}"
     return sql, args
+
+
+# -- full-text search ------------------------------------------------------------------------
+
+# websearch_to_tsquery never fails on user input: quotes, OR and -word, as web search boxes.
+SQL_SEARCH_ITEMS = f"""
+SELECT i.conversation, i.id,
+       ts_headline('simple', i.search_text, q.query,
+                   'StartSel={MARK}, StopSel={MARK}, MaxWords={SNIPPET_TOKENS}, MinWords=4')
+FROM items i, websearch_to_tsquery('simple', $1) AS q (query)
+WHERE i.search @@ q.query AND i.conversation = ANY($2::bigint[])
+ORDER BY i.conversation, ts_rank(i.search, q.query) DESC, i.position
+"""
+
+
+def search_query(
+    project: str,
+    query: str,
+    metadata: list[tuple[bytes, bytes]],
+    times: TimeFilter,
+    page: tuple[float, int] | None,
+) -> tuple[str, list[Any]]:
+    """The ranked page query of search and its arguments (the limit follows).
+
+    The rank is minus ts_rank (lower is better, as SQLite's bm25), so the keyset cursor
+    (rank, seq) runs ascending on both backends.
+    """
+    args: list[Any] = [query, project]
+
+    def arg(value: Any) -> str:
+        args.append(value)
+        return f"${len(args)}"
+
+    sql = (
+        "WITH q AS (SELECT websearch_to_tsquery('simple', $1) AS query), "
+        "hits AS (SELECT i.conversation, -ts_rank(i.search, q.query)::float8 AS rank "
+        "FROM items i, q WHERE i.search @@ q.query) "
+        "SELECT c.seq, c.id, c.created_at, c.metadata, min(h.rank) AS best "
+        "FROM hits h JOIN conversations c ON c.seq = h.conversation WHERE c.project_id = $2"
+    )
+    if times.created_after is not None:
+        sql += f" AND c.created_at > {arg(times.created_after)}"
+    if times.created_before is not None:
+        sql += f" AND c.created_at < {arg(times.created_before)}"
+    if times.updated_after is not None:
+        sql += f" AND c.updated_at > {arg(times.updated_after)}"
+    for key, value in metadata:
+        sql += (
+            " AND EXISTS (SELECT 1 FROM conversation_metadata x WHERE x.project_id = $2"
+            f" AND x.key = {arg(key)} AND x.value = {arg(value)} AND x.conversation = c.seq)"
+        )
+    sql += " GROUP BY c.seq"
+    if page is not None:
+        sql += f" HAVING (min(h.rank), c.seq) > ({arg(float(page[0]))}::float8, {arg(page[1])})"
+    sql += f" ORDER BY best, c.seq LIMIT ${len(args) + 1}"
+    return sql, args
+
+
+async def backfill_search(conn: Any) -> None:
+    """Give every stored item its searchable text (the migration adding the index runs this)."""
+    last = 0
+    while True:
+        rows = await conn.fetch(
+            "SELECT seq, data FROM items WHERE seq > $1 ORDER BY seq LIMIT 1000", last
+        )
+        if not rows:
+            return
+        last = rows[-1][0]
+        texts = [(row[0], item_text(bytes(row[1]))) for row in rows]
+        await conn.executemany(
+            "UPDATE items SET search_text = $2 WHERE seq = $1",
+            [(seq, text) for seq, text in texts if text],
+        )
+
+
+# -- projects and retention ------------------------------------------------------------------
+
+SQL_SET_RETENTION = "UPDATE projects SET retention_seconds = $2 WHERE name = $1 RETURNING id"
+
+SQL_LIST_PROJECTS = """
+SELECT p.id, p.name, p.created_at, p.retention_seconds,
+       (SELECT count(*) FROM api_keys k WHERE k.project_id = p.id AND k.revoked_at IS NULL)
+FROM projects p ORDER BY p.name
+"""
+
+# Stored responses expire by age (they are never updated).
+SQL_SWEEP_RESPONSES = """
+DELETE FROM responses WHERE seq IN (
+    SELECT r.seq FROM projects p
+    JOIN responses r ON r.project_id = p.id AND r.created_at < $1 - p.retention_seconds
+    WHERE p.retention_seconds IS NOT NULL
+    LIMIT $2
+    FOR UPDATE OF r SKIP LOCKED
+)
+"""
+
+# One batch of expired conversations; items and metadata go by ON DELETE CASCADE. SKIP LOCKED:
+# sweepers of several server processes share the work instead of queueing on the same rows,
+# and a conversation being appended to right now is left for the next round.
+SQL_SWEEP = """
+DELETE FROM conversations WHERE seq IN (
+    SELECT c.seq FROM projects p
+    JOIN conversations c ON c.project_id = p.id AND c.updated_at < $1 - p.retention_seconds
+    WHERE p.retention_seconds IS NOT NULL
+    LIMIT $2
+    FOR UPDATE OF c SKIP LOCKED
+)
+"""

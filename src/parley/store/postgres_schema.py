@@ -93,6 +93,12 @@ async def migrate_connection(conn: Any) -> list[str]:
             if version <= current:
                 continue
             await conn.execute(sql)
+            if name.endswith("_search.sql"):
+                # Items stored before the search index existed get their text in the same
+                # transaction (the extraction is Python, parley.search.item_text).
+                from parley.store.postgres_extensions import backfill_search
+
+                await backfill_search(conn)
             await conn.execute(
                 "INSERT INTO parley_migrations (version, name, applied_at) VALUES ($1, $2, $3)",
                 version,

@@ -15,11 +15,11 @@ WITH conversation AS (
     SELECT $2, pair.key, pair.value, conversation.seq, $3
     FROM conversation, unnest($8::bytea[], $9::bytea[]) AS pair (key, value)
 )
-INSERT INTO items (conversation, position, id, type, created_at, data)
-SELECT conversation.seq, item.ordinality - 1, item.id, item.type, $3, item.data
+INSERT INTO items (conversation, position, id, type, created_at, data, search_text)
+SELECT conversation.seq, item.ordinality - 1, item.id, item.type, $3, item.data, item.search_text
 FROM conversation,
-     unnest($5::text[], $6::text[], $7::bytea[])
-         WITH ORDINALITY AS item (id, type, data, ordinality)
+     unnest($5::text[], $6::text[], $7::bytea[], $10::text[])
+         WITH ORDINALITY AS item (id, type, data, search_text, ordinality)
 """
 
 # The UPDATE takes the conversation's row lock and advances its position counter; the INSERT
@@ -34,12 +34,12 @@ WITH conversation AS (
     WHERE id = $1 AND project_id = $2
     RETURNING seq, next_position - cardinality($3::text[]) AS first
 )
-INSERT INTO items (conversation, position, id, type, created_at, data)
+INSERT INTO items (conversation, position, id, type, created_at, data, search_text)
 SELECT conversation.seq, conversation.first + item.ordinality - 1, item.id, item.type, $6,
-       item.data
+       item.data, item.search_text
 FROM conversation,
-     unnest($3::text[], $4::text[], $5::bytea[])
-         WITH ORDINALITY AS item (id, type, data, ordinality)
+     unnest($3::text[], $4::text[], $5::bytea[], $7::text[])
+         WITH ORDINALITY AS item (id, type, data, search_text, ordinality)
 """
 
 SQL_RETRIEVE_CONVERSATION = (

@@ -29,7 +29,9 @@ from parley.models import (
     DashboardSession,
     ItemPage,
     NewItem,
+    ProjectInfo,
     ResponseRecord,
+    SearchRow,
     TimeFilter,
     Usage,
 )
@@ -94,6 +96,10 @@ class SQLiteStore:
     def rate_limiter(self, rate: float, burst: int) -> RateLimiter:
         # One process serves a SQLite file: the buckets live in its memory.
         return LocalRateLimiter(rate, burst)
+
+    def observe_commits(self, observer: Callable[[int, float], None]) -> None:
+        """Call ``observer(batch_size, seconds)`` after each commit of the writer thread."""
+        self._writer.observer = observer
 
     # -- helpers -------------------------------------------------------------------------
 
@@ -303,6 +309,7 @@ class SQLiteStore:
             ).fetchone()
             if row is None:
                 raise conversation_not_found(conversation_id)
+            extensions.unindex_conversation(conn, row[0])
             conn.execute("DELETE FROM items WHERE conversation = ?", (row[0],))
             conn.execute("DELETE FROM conversation_metadata WHERE conversation = ?", (row[0],))
 
@@ -353,6 +360,40 @@ class SQLiteStore:
 
     async def usage(self, project: str) -> Usage:
         return await self._read_op(lambda conn: extensions.usage(conn, project))
+
+    async def set_retention(self, name: str, seconds: int | None) -> bool:
+        def op(conn: sqlite3.Connection) -> bool:
+            cursor = conn.execute(
+                "UPDATE projects SET retention_seconds = ? WHERE name = ?", (seconds, name)
+            )
+            return cursor.rowcount > 0
+
+        return await self._write(op)
+
+    async def list_projects(self) -> list[ProjectInfo]:
+        return await self._read_op(extensions.list_projects)
+
+    async def sweep_expired(self, now: int, limit: int) -> int:
+        def op(conn: sqlite3.Connection) -> int:
+            return extensions.sweep(conn, now, limit)
+
+        return await self._write(op)
+
+    async def search_conversations(
+        self,
+        project: str,
+        query: str,
+        *,
+        metadata: list[tuple[str, str]],
+        times: TimeFilter,
+        page: tuple[float, int] | None,
+        limit: int,
+    ) -> tuple[list[SearchRow], bool]:
+        def op(conn: sqlite3.Connection) -> tuple[list[SearchRow], bool]:
+            return extensions.search(conn, project, query, metadata, times, page, limit)
+
+        # A common word can take milliseconds: the read budget moves it off the loop.
+        return await self._read_op(op)
 
     # -- items ---------------------------------------------------------------------------
 
@@ -438,10 +479,12 @@ class SQLiteStore:
             if conv is None:
                 raise conversation_not_found(conversation_id)
             deleted = conn.execute(
-                "DELETE FROM items WHERE conversation = ? AND id = ?", (conv[0], item_id)
-            )
-            if deleted.rowcount == 0:
+                "DELETE FROM items WHERE conversation = ? AND id = ? RETURNING seq",
+                (conv[0], item_id),
+            ).fetchone()
+            if deleted is None:
                 raise item_not_found(item_id)
+            conn.execute("DELETE FROM items_fts WHERE rowid = ?", (deleted[0],))
             conn.execute(
                 "UPDATE conversations SET item_count = item_count - 1, updated_at = ? "
                 "WHERE seq = ?",

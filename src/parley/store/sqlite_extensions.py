@@ -1,4 +1,4 @@
-"""parley's extensions beyond OpenAI's API on SQLite: filtered lists, fork, usage.
+"""parley's extensions beyond OpenAI's API on SQLite: lists, fork, usage, search, retention.
 
 Plain functions over a connection, called by :class:`parley.store.sqlite.SQLiteStore`: the
 statements live here so that sqlite.py stays the OpenAI contract and tests can EXPLAIN these.
@@ -9,8 +9,17 @@ from __future__ import annotations
 import sqlite3
 
 from parley.errors import conversation_not_found, item_not_found
-from parley.models import TimeFilter, Usage
+from parley.models import (
+    ConversationRecord,
+    NewItem,
+    ProjectInfo,
+    SearchRow,
+    TimeFilter,
+    Usage,
+)
+from parley.search import MARK, MAX_ITEMS_PER_HIT, SNIPPET_TOKENS, item_text
 from parley.store.base import Order
+from parley.store.shared import time_bounds
 
 _LAST = 1 << 62
 
@@ -43,15 +52,18 @@ def conversations_query(
     else:
         time_col, key_col = "c.created_at", "c.seq"
         sql = "SELECT c.id, c.created_at, c.metadata FROM conversations c WHERE c.project_id = ?"
-    # The redundant bound on the time column alone gives the planner a range to seek to.
-    sql += f" AND {time_col} {compare}= ? AND ({time_col}, {key_col}) {compare} (?, ?)"
-    params += [cursor[0], cursor[0], cursor[1]]
-    if times.created_after is not None:
-        sql += f" AND {time_col} > ?"
-        params.append(times.created_after)
-    if times.created_before is not None:
-        sql += f" AND {time_col} < ?"
-        params.append(times.created_before)
+    # One bound per side of the time column, the tightest of cursor and filters: given two,
+    # SQLite may seek on the looser one and filter every row in between (measured: a window
+    # page cost twice as much on a store twice as big).
+    low, high = time_bounds(order, times, cursor)
+    if low is not None:
+        sql += f" AND {time_col} >= ?"
+        params.append(low)
+    if high is not None:
+        sql += f" AND {time_col} <= ?"
+        params.append(high)
+    sql += f" AND ({time_col}, {key_col}) {compare} (?, ?)"
+    params += [cursor[0], cursor[1]]
     if times.updated_after is not None:
         sql += " AND c.updated_at > ?"
         params.append(times.updated_after)
@@ -104,7 +116,7 @@ def items_to_fork(
 
 
 def usage(conn: sqlite3.Connection, project: str) -> Usage:
-    """Counts and stored bytes (metadata and item JSON) of ``project``."""
+    """Counts and stored bytes (metadata, item JSON, stored responses) of ``project``."""
     conversations, items, meta_bytes = conn.execute(
         "SELECT count(*), coalesce(sum(item_count), 0), coalesce(sum(length(metadata)), 0) "
         "FROM conversations WHERE project_id = ?",
@@ -115,4 +127,197 @@ def usage(conn: sqlite3.Connection, project: str) -> Usage:
         "JOIN items i ON i.conversation = c.seq WHERE c.project_id = ?",
         (project,),
     ).fetchone()
-    return Usage(int(conversations), int(items), int(meta_bytes) + int(item_bytes))
+    responses, tokens, response_bytes = conn.execute(
+        "SELECT count(*), "
+        "coalesce(sum(json_extract(CAST(data AS TEXT), '$.usage.total_tokens')), 0), "
+        "coalesce(sum(length(data) + length(input_items)), 0) "
+        "FROM responses WHERE project_id = ?",
+        (project,),
+    ).fetchone()
+    stored = int(meta_bytes) + int(item_bytes) + int(response_bytes)
+    return Usage(int(conversations), int(items), stored, int(responses), int(tokens))
+
+
+# -- full-text search ------------------------------------------------------------------------
+
+
+def index_items(conn: sqlite3.Connection, items: list[NewItem]) -> None:
+    """Index the items just inserted by one executemany (their seqs are the last ones)."""
+    texts = [item_text(item.data) for item in items]
+    if not any(texts):
+        return
+    # One connection inserts the rows in one statement: INTEGER PRIMARY KEY hands out
+    # max(seq) + 1 each time, so the batch's seqs are consecutive and end at the last rowid.
+    (last,) = conn.execute("SELECT last_insert_rowid()").fetchone()
+    first = int(last) - len(items) + 1
+    conn.executemany(
+        "INSERT INTO items_fts (rowid, body) VALUES (?, ?)",
+        [(first + offset, text) for offset, text in enumerate(texts) if text],
+    )
+
+
+def unindex_conversation(conn: sqlite3.Connection, seq: int) -> None:
+    """Drop the index rows of a conversation's items (before the items go)."""
+    conn.execute(
+        "DELETE FROM items_fts WHERE rowid IN (SELECT seq FROM items WHERE conversation = ?)",
+        (seq,),
+    )
+
+
+def backfill_search(conn: sqlite3.Connection) -> None:
+    """Index every stored item (the migration that creates the index runs this)."""
+    last = 0
+    while True:
+        rows = conn.execute(
+            "SELECT seq, data FROM items WHERE seq > ? ORDER BY seq LIMIT 1000", (last,)
+        ).fetchall()
+        if not rows:
+            return
+        last = rows[-1][0]
+        texts = [(seq, item_text(bytes(data))) for seq, data in rows]
+        conn.executemany(
+            "INSERT INTO items_fts (rowid, body) VALUES (?, ?)",
+            [(seq, text) for seq, text in texts if text],
+        )
+
+
+def _match(query: str) -> str:
+    """The query as FTS5 reads it, or, when that is not valid FTS5, its words as phrases."""
+    return " ".join('"' + word.replace('"', '""') + '"' for word in query.split())
+
+
+def search(
+    conn: sqlite3.Connection,
+    project: str,
+    query: str,
+    metadata: list[tuple[str, str]],
+    times: TimeFilter,
+    cursor: tuple[float, int] | None,
+    limit: int,
+) -> tuple[list[SearchRow], bool]:
+    """A page of the project's conversations ranked by their best matching item (bm25)."""
+    try:
+        return _search(conn, project, query, metadata, times, cursor, limit)
+    except sqlite3.OperationalError:
+        # Not FTS5 syntax (a stray quote, '-' or ':'); anything else fails again below.
+        pass
+    return _search(conn, project, _match(query), metadata, times, cursor, limit)
+
+
+def _search(
+    conn: sqlite3.Connection,
+    project: str,
+    query: str,
+    metadata: list[tuple[str, str]],
+    times: TimeFilter,
+    cursor: tuple[float, int] | None,
+    limit: int,
+) -> tuple[list[SearchRow], bool]:
+    params: list[object] = [query, project]
+    sql = (
+        "WITH hits AS MATERIALIZED (SELECT i.conversation AS conversation, "
+        "bm25(items_fts) AS rank "
+        "FROM items_fts JOIN items i ON i.seq = items_fts.rowid WHERE items_fts MATCH ?) "
+        "SELECT c.seq, c.id, c.created_at, c.metadata, min(h.rank) AS best "
+        "FROM hits h JOIN conversations c ON c.seq = h.conversation WHERE c.project_id = ?"
+    )
+    if times.created_after is not None:
+        sql += " AND c.created_at > ?"
+        params.append(times.created_after)
+    if times.created_before is not None:
+        sql += " AND c.created_at < ?"
+        params.append(times.created_before)
+    if times.updated_after is not None:
+        sql += " AND c.updated_at > ?"
+        params.append(times.updated_after)
+    for key, value in metadata:
+        sql += (
+            " AND EXISTS (SELECT 1 FROM conversation_metadata x WHERE x.project_id = ? "
+            "AND x.key = ? AND x.value = ? AND x.conversation = c.seq)"
+        )
+        params += [project, key, value]
+    sql += " GROUP BY c.seq"
+    if cursor is not None:
+        sql += " HAVING (min(h.rank), c.seq) > (?, ?)"
+        params += [cursor[0], cursor[1]]
+    sql += " ORDER BY best, c.seq LIMIT ?"
+    params.append(limit + 1)
+    rows = conn.execute(sql, params).fetchall()
+    page = rows[:limit]
+    found: dict[int, list[tuple[str, str]]] = {row[0]: [] for row in page}
+    if page:
+        marks = ", ".join("?" * len(page))
+        for conversation, item_id, snippet in conn.execute(
+            "SELECT i.conversation, i.id, "
+            f"snippet(items_fts, 0, '{MARK}', '{MARK}', '…', {SNIPPET_TOKENS}) "
+            "FROM items_fts JOIN items i ON i.seq = items_fts.rowid "
+            f"WHERE items_fts MATCH ? AND i.conversation IN ({marks}) "
+            "ORDER BY i.conversation, bm25(items_fts), i.position",
+            [query, *found],
+        ):
+            hits = found[conversation]
+            if len(hits) < MAX_ITEMS_PER_HIT:
+                hits.append((str(item_id), str(snippet)))
+    results = [
+        SearchRow(
+            ConversationRecord(row[1], row[2], bytes(row[3])), float(row[4]), row[0], found[row[0]]
+        )
+        for row in page
+    ]
+    return results, len(rows) > limit
+
+
+# -- projects and retention ------------------------------------------------------------------
+
+
+def list_projects(conn: sqlite3.Connection) -> list[ProjectInfo]:
+    """Every project with its retention, active key count and usage."""
+    rows = conn.execute(
+        "SELECT p.id, p.name, p.created_at, p.retention_seconds, "
+        "(SELECT count(*) FROM api_keys k WHERE k.project_id = p.id AND k.revoked_at IS NULL) "
+        "FROM projects p ORDER BY p.name"
+    ).fetchall()
+    return [
+        ProjectInfo(str(name), int(created), retention, int(keys), usage(conn, project_id))
+        for project_id, name, created, retention, keys in rows
+    ]
+
+
+# Conversations whose project's retention has expired; the (project_id, updated_at) index
+# makes each project's walk a range scan over its oldest rows.
+SQL_EXPIRED = (
+    "SELECT c.seq FROM projects p JOIN conversations c ON c.project_id = p.id "
+    "AND c.updated_at < ? - p.retention_seconds "
+    "WHERE p.retention_seconds IS NOT NULL LIMIT ?"
+)
+
+
+# Stored responses expire by age (they are never updated), walking responses_by_project_created.
+SQL_EXPIRED_RESPONSES = (
+    "DELETE FROM responses WHERE seq IN (SELECT r.seq FROM projects p "
+    "JOIN responses r ON r.project_id = p.id AND r.created_at < ? - p.retention_seconds "
+    "WHERE p.retention_seconds IS NOT NULL LIMIT ?)"
+)
+
+
+def sweep(conn: sqlite3.Connection, now: int, limit: int) -> int:
+    """Delete up to ``limit`` expired conversations (with their items and index rows) and up
+    to ``limit`` expired stored responses; return how many of both went."""
+    responses = conn.execute(SQL_EXPIRED_RESPONSES, (now, limit)).rowcount
+    return responses + _sweep_conversations(conn, now, limit)
+
+
+def _sweep_conversations(conn: sqlite3.Connection, now: int, limit: int) -> int:
+    seqs = [row[0] for row in conn.execute(SQL_EXPIRED, (now, limit))]
+    if not seqs:
+        return 0
+    marks = ", ".join("?" * len(seqs))
+    conn.execute(
+        f"DELETE FROM items_fts WHERE rowid IN "
+        f"(SELECT seq FROM items WHERE conversation IN ({marks}))",
+        seqs,
+    )
+    conn.execute(f"DELETE FROM items WHERE conversation IN ({marks})", seqs)
+    conn.execute(f"DELETE FROM conversation_metadata WHERE conversation IN ({marks})", seqs)
+    conn.execute(f"DELETE FROM conversations WHERE seq IN ({marks})", seqs)
+    return len(seqs)

@@ -88,6 +88,10 @@ def insert_items(
         )
     except sqlite3.IntegrityError:
         raise duplicate(conn, seq, first, items) from None
+    # In the same transaction as the items: a search never finds what is not stored.
+    from parley.store.sqlite_extensions import index_items
+
+    index_items(conn, items)
 
 
 def duplicate(conn: sqlite3.Connection, seq: int, first: int, items: list[NewItem]) -> ParleyError:

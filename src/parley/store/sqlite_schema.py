@@ -41,6 +41,12 @@ def migrate(path: str) -> list[str]:
                     continue
                 for statement in _statements(sql):
                     conn.execute(statement)
+                if name.endswith("_search.sql"):
+                    # Items stored before the search index existed are indexed in the same
+                    # transaction (the extraction is Python, parley.search.item_text).
+                    from parley.store.sqlite_extensions import backfill_search
+
+                    backfill_search(conn)
                 conn.execute(
                     "INSERT INTO parley_migrations (version, name, applied_at) VALUES (?, ?, ?)",
                     (version, name, int(time.time())),

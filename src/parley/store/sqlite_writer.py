@@ -15,6 +15,7 @@ import asyncio
 import queue
 import sqlite3
 import threading
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -42,6 +43,8 @@ class Writer:
         self._thread = threading.Thread(target=self._run, name="parley-sqlite-writer", daemon=True)
         self._ready = threading.Event()
         self._error: BaseException | None = None
+        # Told (batch size, seconds) after each batch, on this thread (`--metrics`).
+        self.observer: Callable[[int, float], None] | None = None
         # Bumped after every successful COMMIT, before any waiter is woken: readers compare
         # it with their snapshot's to know when they must look again.
         self.generation = 0
@@ -100,7 +103,11 @@ class Writer:
                         if entry is not _STOP:
                             batch.append(entry)
                 if batch:
+                    began = time.perf_counter()
                     self._commit(conn, batch)
+                    observer = self.observer
+                    if observer is not None:
+                        observer(len(batch), time.perf_counter() - began)
         finally:
             conn.close()
 
