@@ -63,7 +63,7 @@ def test_wrong_key_is_401_invalid_api_key_and_the_key_is_not_echoed(server: Live
                 401,
                 code="invalid_api_key",
                 param=None,
-                message=r"Incorrect API key provided: sk-…6789\..*",
+                message=r"Incorrect API key provided: …6789\..*",
             )
             assert wrong not in error["message"]
 

@@ -206,3 +206,52 @@ def test_invalid_item_is_a_400_with_param_and_code(
     )
     assert_error(created, 400, code=code, param=shifted)
     assert http.get(f"/v1/conversations/{conversation}/items").json()["data"] == []
+
+
+# -- what one call may store ------------------------------------------------------------------
+
+
+def test_references_cannot_multiply_a_small_request_into_a_huge_write(
+    client: openai.OpenAI, http: httpx.Client
+) -> None:
+    conv = client.conversations.create()
+    big = client.conversations.items.create(
+        conv.id, items=[{"type": "message", "role": "user", "content": "z" * 1_000_000}]
+    ).data[0]
+    refs = [{"type": "item_reference", "id": big.id}] * 3
+    assert http.post(f"/v1/conversations/{conv.id}/items", json={"items": refs}).status_code == 200
+    # Twenty references in a request of about a kilobyte would store 20 MB: past the 4 MiB limit.
+    many = [{"type": "item_reference", "id": big.id}] * 20
+    answer = http.post(f"/v1/conversations/{conv.id}/items", json={"items": many})
+    error = assert_error(answer, 400, code="items_too_large", param="items[4]")
+    assert "4194304 bytes" in error["message"]
+    created = http.post("/v1/conversations", json={"items": many})
+    assert_error(created, 400, code="items_too_large", param="items[4]")
+    listed = http.get(f"/v1/conversations/{conv.id}/items", params={"limit": 100}).json()
+    assert len(listed["data"]) == 4  # the refused call stored nothing
+
+
+@pytest.mark.parametrize("bad", ["a/b", "/", ".", "..", "x" * 257])
+def test_an_id_that_no_url_can_name_is_refused_at_write_time(http: httpx.Client, bad: str) -> None:
+    conv = http.post("/v1/conversations", json={}).json()["id"]
+    item = {"type": "message", "role": "user", "id": bad, "content": "hi"}
+    answer = http.post(f"/v1/conversations/{conv}/items", json={"items": [item]})
+    error = assert_error(answer, 400, code="invalid_value", param="items[0].id")
+    assert bad[:64] in error["message"]
+    created = http.post("/v1/conversations", json={"items": [item]})
+    assert_error(created, 400, code="invalid_value", param="items[0].id")
+
+
+def test_ids_with_url_special_characters_stay_readable_and_deletable(
+    client: openai.OpenAI,
+) -> None:
+    conv = client.conversations.create()
+    odd = ["a?b", "a#b", "a%2Fb", "a b", "a&b=c", "...", "ü"]
+    client.conversations.items.create(
+        conv.id,
+        items=[{"type": "message", "role": "user", "id": i, "content": i} for i in odd],
+    )
+    for item_id in odd:
+        assert client.conversations.items.retrieve(item_id, conversation_id=conv.id).id == item_id
+        client.conversations.items.delete(item_id, conversation_id=conv.id)
+    assert client.conversations.items.list(conv.id).data == []

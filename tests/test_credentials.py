@@ -32,9 +32,11 @@ def run(*args: str) -> tuple[int, str, str]:
 
 
 def test_redact() -> None:
-    assert credentials.redact("sk-proj-abcdefghijklmnop1234") == "sk-…1234"
-    assert credentials.redact("key-0123456789wxyz") == "ke…wxyz"
-    assert credentials.redact("short") == "…rt"
+    assert credentials.redact("sk-proj-abcdefghijklmnop1234") == "…1234"
+    assert credentials.redact("key-0123456789wxyz") == "…wxyz"
+    assert credentials.redact("sk-abcdef") == "…ef"  # 9 characters: 2 shown, not 7
+    assert credentials.redact("short") == "…t"
+    assert credentials.redact("abc") == "…"
 
 
 def test_file_is_private_and_keys_never_printed(config: Path) -> None:
@@ -47,7 +49,7 @@ def test_file_is_private_and_keys_never_printed(config: Path) -> None:
     assert code == 0, out
     assert stat.S_IMODE(config.stat().st_mode) == 0o600
     assert stat.S_IMODE(config.parent.stat().st_mode) == 0o700
-    assert secret not in out and "sk-…9f3a" in out
+    assert secret not in out and "…9f3a" in out
     stored = json.loads(config.read_text())
     assert stored["local"] == {
         "api_key": secret,
@@ -59,7 +61,7 @@ def test_file_is_private_and_keys_never_printed(config: Path) -> None:
     for args in (["credentials", "list"], ["credentials", "list", "--json"]):
         code, out, _ = run(*args)
         assert code == 0
-        assert "local" in out and "sk-…9f3a" in out
+        assert "local" in out and "…9f3a" in out
         assert secret not in out and "tenant-secret-77" not in out
     # A second credential rewrites the file: still 0600, the first one kept.
     assert run("credentials", "add", "other", "--api-key", "sk-other-0000")[0] == 0
@@ -109,7 +111,7 @@ def test_credentials_test_against_a_live_server(
                "--base-url", server.base_url)[0] == 0  # fmt: skip
     code, _, err = run("credentials", "test", "bad")
     assert code == 1
-    assert "HTTP 401" in err and "credential 'bad'" in err and "sk-…0000" in err
+    assert "HTTP 401" in err and "credential 'bad'" in err and "…0000" in err
     assert "sk-wrong-key-0000" not in err
 
     assert run("credentials", "add", "noversion", "--api-key", api_key,

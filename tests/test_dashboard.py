@@ -175,7 +175,7 @@ def test_revoking_a_key_ends_its_sessions_at_once(
         keys = browser.get("/dashboard/keys").text
         second_id = re.search(
             r'action="/dashboard/keys/(key_[0-9a-f]+)/revoke"[^<]*<input type="hidden" name="csrf"'
-            r"[^>]*>\s*<button[^>]*Revoke key " + re.escape(second[:3] + "…" + second[-4:]),
+            r"[^>]*>\s*<button[^>]*Revoke key " + re.escape("…" + second[-4:]),
             keys,
         )
         assert second_id is not None, keys

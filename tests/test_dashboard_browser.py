@@ -255,7 +255,7 @@ def test_sign_in_search_read_edit_fork_export_keys_sign_out(
         assert fresh.conversations.retrieve(billing.id).id == billing.id
     page.reload()
     assert new_key not in page.content()
-    page.get_by_role("button", name="Revoke key " + new_key[:3] + "…" + new_key[-4:]).click()
+    page.get_by_role("button", name="Revoke key …" + new_key[-4:]).click()
     page.wait_for_selector("text=revoked")
     shoot(page, "keys")
     with server.client(new_key) as stale, pytest.raises(openai.AuthenticationError):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -81,6 +82,27 @@ def test_over_the_limit_is_a_429_envelope_per_key(limited: LiveServer) -> None:
         assert http.post("/conversations", json={}, headers=theirs).status_code == 200
         # Unknown keys are refused before they can spend anyone's budget.
         assert http.get("/conversations/conv_x").status_code == 401
+
+
+def test_failed_authentication_is_limited_per_client_address(limited: LiveServer) -> None:
+    key = limited.new_key()
+    time.sleep(2.1)  # whatever earlier tests spent from this address has come back
+    with httpx.Client(base_url=limited.base_url, timeout=10) as http:
+        guesses = [
+            http.get("/conversations", headers={"Authorization": f"Bearer sk-guess-{n}"})
+            for n in range(3)
+        ]
+        assert [g.status_code for g in guesses] == [401, 401, 429]
+        error = assert_error(
+            guesses[2], 429, code="rate_limit_exceeded", param=None, type="requests"
+        )
+        assert "failed authentication attempts from your address" in error["message"]
+        # While the address is blocked, a right key is not even looked at: no oracle.
+        mine = {"Authorization": f"Bearer {key}"}
+        blocked = http.get("/conversations", headers=mine)
+        assert blocked.status_code == 429
+        time.sleep(float(blocked.headers["retry-after-ms"]) / 1000 + 0.05)
+        assert http.get("/conversations", headers=mine).status_code == 200
 
 
 def test_the_sdk_waits_as_told_and_then_succeeds(limited: LiveServer) -> None:

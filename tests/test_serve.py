@@ -136,7 +136,7 @@ def test_keys_create_list_and_revoke(tmp_path: Path) -> None:
     assert {row["id"] for row in rows} >= {key_id}
     mine = next(row for row in rows if row["id"] == key_id)
     assert (mine["project"], mine["name"], mine["revoked_at"]) == ("acme", "n8n prod", None)
-    assert mine["hint"] == f"{key[:3]}…{key[-4:]}"
+    assert mine["hint"] == f"…{key[-4:]}"
     table = _parley("keys", "list", "-d", database, env={"COLUMNS": "200"})
     assert table.returncode == 0
     for output in (listed.stdout + listed.stderr, table.stdout + table.stderr):

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -11,19 +10,14 @@ import msgspec
 from starlette.requests import Request
 from starlette.responses import Response
 
-from parley import auth, ids
+from parley import auth, ids, inbound
 from parley.errors import (
-    NUL,
     InvalidRequest,
-    NotFound,
-    ParleyError,
-    PayloadTooLarge,
     above_maximum,
     below_minimum,
     invalid_value,
     json_type_name,
     missing_parameter,
-    refuse_nul,
     unknown_parameter,
 )
 from parley.items import check_items_array, parse_items, prepare_items
@@ -40,7 +34,6 @@ from parley.models import (
     NewItem,
     TimeFilter,
 )
-from parley.ratelimit import RateLimiter, rate_limited
 from parley.store import Order, Store
 
 _encode = msgspec.json.Encoder().encode
@@ -78,27 +71,7 @@ async def healthz(request: Request) -> Response:
 
 async def read_json(request: Request, *, required: bool) -> dict[str, Any]:
     """The body as a JSON object. Empty body: ``{}``, or 400 when ``required``."""
-    limit: int = request.app.state.max_body_bytes
-    declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > limit:
-        raise _too_large(limit)
-    chunks: list[bytes] = []
-    size = 0
-    try:
-        # A client trickling its body in must not hold a worker's attention forever.
-        async with asyncio.timeout(request.app.state.body_timeout):
-            async for chunk in request.stream():
-                size += len(chunk)
-                if size > limit:
-                    raise _too_large(limit)
-                chunks.append(chunk)
-    except TimeoutError:
-        raise ParleyError(
-            "The request body did not arrive in time; send it in one go and retry.",
-            status=408,
-            code="request_timeout",
-        ) from None
-    body = b"".join(chunks)
+    body = await inbound.read_body(request)
     if not body.strip():
         if required:
             raise InvalidRequest(
@@ -123,13 +96,6 @@ async def read_json(request: Request, *, required: bool) -> dict[str, Any]:
             code="invalid_type",
         )
     return value
-
-
-def _too_large(limit: int) -> PayloadTooLarge:
-    return PayloadTooLarge(
-        f"The request body is too large: this server accepts at most {limit} bytes.",
-        code="request_too_large",
-    )
 
 
 def reject_unknown(body: dict[str, Any], allowed: tuple[str, ...]) -> None:
@@ -183,39 +149,16 @@ def parse_order(raw: str | None) -> Order:
 
 Handler = Callable[[Request, Store, str], Awaitable[Response]]
 
-# Real ids are about 60 characters. Longer ones cannot exist; answering without echoing them
-# whole keeps a huge URL from turning into an even bigger error body.
-MAX_ID_LENGTH = 256
-_KINDS = {"item_id": "Item", "response_id": "Response", "model": "Model"}
-
 
 def authed(handler: Handler) -> Callable[[Request], Awaitable[Response]]:
     """Resolve the caller's project from its key, then run ``handler`` with it."""
 
     async def endpoint(request: Request) -> Response:
         store: Store = request.app.state.store
-        header = request.headers.get("authorization")
-        project, digest = await auth.authenticate(store, header)
-        request.state.project = project
-        await request.app.state.key_use.seen(store, digest)
-        limiter: RateLimiter | None = request.app.state.rate_limiter
-        if limiter is not None:
-            wait = await limiter.acquire(digest)
-            if wait > 0:
-                raise rate_limited(wait)
-        for name, value in request.path_params.items():
-            # No id is that long or holds NUL (PostgreSQL text cannot even hold one).
-            if len(value) > MAX_ID_LENGTH or NUL in value:
-                kind = _KINDS.get(name, "Conversation")
-                shown = value[:32].replace(NUL, "\\u0000")
-                raise NotFound(
-                    f"{kind} with id '{shown}{'…' if len(value) > 32 else ''}' not found."
-                )
-        query: bytes = request.scope.get("query_string", b"")
-        # Parse the query only when it can hold a NUL: most requests carry no query at all.
-        checked = request.query_params.multi_items() if b"%00" in query or b"\0" in query else ()
-        for name, value in checked:
-            refuse_nul(name.replace(NUL, ""), name, value, what="a query parameter")
+        token = auth.bearer_token(request.headers.get("authorization"))
+        project = await inbound.authorize(request, token)
+        inbound.check_path_ids(request.path_params)
+        inbound.check_query(request)
         return await handler(request, store, project)
 
     endpoint.__name__ = handler.__name__
@@ -233,7 +176,9 @@ async def create_conversation(request: Request, store: Store, project: str) -> R
     items: list[NewItem] = []
     if raw_items is not None:
         parsed = parse_items(check_items_array(raw_items))
-        items = await prepare_items(store, project, parsed)
+        items = await prepare_items(
+            store, project, parsed, max_bytes=request.app.state.max_body_bytes
+        )
     record = await store.create_conversation(
         project, ids.conversation_id(), int(time.time()), metadata, items
     )
@@ -354,7 +299,7 @@ async def create_items(request: Request, store: Store, project: str) -> Response
     if "items" not in body:
         raise missing_parameter("items")
     parsed = parse_items(check_items_array(body["items"], allow_empty=False))
-    items = await prepare_items(store, project, parsed)
+    items = await prepare_items(store, project, parsed, max_bytes=request.app.state.max_body_bytes)
     await store.create_items(project, conversation_id, items, int(time.time()))
     return ok(
         ItemList(

@@ -9,7 +9,6 @@ from starlette.responses import Response
 
 from parley import ids
 from parley.api import (
-    MAX_ID_LENGTH,
     authed,
     ok,
     parse_limit,
@@ -25,6 +24,7 @@ from parley.errors import (
     item_not_found,
     missing_parameter,
 )
+from parley.ids import MAX_ID_LENGTH
 from parley.metadata import encode_metadata
 from parley.models import SearchHit, SearchItem, SearchPage
 from parley.search import decode_cursor, encode_cursor

@@ -24,7 +24,7 @@ from parley.accesslog import AccessLog
 from parley.errors import InternalError, MethodNotAllowed, NotFound, ParleyError
 from parley.metrics import METRICS_ROUTE, Metrics, watch_store
 from parley.openapi import openapi_document
-from parley.ratelimit import default_burst
+from parley.ratelimit import FailureLimiter, default_burst
 from parley.routes import ROUTES
 from parley.routing import RouteTable
 from parley.settings import DEFAULTS, Settings, from_env
@@ -36,10 +36,24 @@ from parley.upstreams.config import upstream_configs
 log = logging.getLogger("parley")
 
 _SLASHES = re.compile(r"/{2,}")
+# On every answer: no cache (pages and JSON carry a project's data), no MIME sniffing, no
+# framing of the dashboard by another site (both the CSP form and the older header).
+_SAFETY_HEADERS = [
+    (b"cache-control", b"no-store"),
+    (b"x-content-type-options", b"nosniff"),
+    (b"x-frame-options", b"DENY"),
+    (b"content-security-policy", b"frame-ancestors 'none'"),
+]
 _INTERNAL = InternalError(
     "The server had an error while processing your request. Sorry about that! "
     "You can retry your request; the request id identifies it in the server log."
 )
+
+
+def _add_safety_headers(headers: list[tuple[bytes, bytes]]) -> None:
+    # A response may set its own (the dashboard's static files are cacheable).
+    present = {name.lower() for name, _ in headers}
+    headers.extend(header for header in _SAFETY_HEADERS if header[0] not in present)
 
 
 def _error_response(exc: ParleyError) -> Response:
@@ -149,6 +163,7 @@ class Edge:
             log.exception("unhandled error on %s %s", scope["method"], scope["path"])
             response = _error_response(_INTERNAL)
         response.raw_headers.append((b"x-request-id", scope["parley.request_id"]))
+        _add_safety_headers(response.raw_headers)
         scope["parley.status"] = response.status_code
         await response(scope, receive, send)
 
@@ -171,6 +186,7 @@ class Edge:
                 scope["parley.status"] = message["status"]
                 headers = list(message.get("headers", []))
                 headers.append((b"x-request-id", request_id))
+                _add_safety_headers(headers)
                 message = {**message, "headers": headers}
             await send(message)
 
@@ -216,6 +232,8 @@ def create_app(
     rate = settings.rate_limit
     burst = settings.rate_burst or default_burst(rate)
     limiter = backend.rate_limiter(rate, burst) if rate > 0 else None
+    # The same budget, per client address, for failed API authentications.
+    failures = FailureLimiter(rate, burst) if rate > 0 else None
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -262,6 +280,7 @@ def create_app(
     app.state.key_use = auth.KeyUse()
     app.state.upstreams = models
     app.state.tool_loop_dedupe = settings.tool_loop_dedupe
+    app.state.auth_failures = failures
     app.state.openapi = msgspec.json.encode(openapi_document(routes.routes))
     app.state.metrics = meter
     return Edge(app, routes, AccessLog() if settings.access_log else None, cors, meter)

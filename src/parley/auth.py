@@ -33,11 +33,11 @@ def hash_key(key: str) -> bytes:
 
 
 def key_hint(key: str) -> str:
-    """What may be shown of an API key, in its list and in a 401: ``sk-…abcd``; nothing of a
-    short one."""
-    if len(key) <= 8:
-        return "…"
-    return f"{key[:3]}…{key[-4:]}"
+    """What may be shown of an API key, in its list and in a 401: ``…abcd``, its last 4
+    characters at most and never more than a quarter of it (the hint of a 9-character fixed
+    key once showed 7 of its 9); nothing of a key shorter than 4."""
+    shown = min(4, len(key) // 4)
+    return "…" + key[len(key) - shown :] if shown else "…"
 
 
 async def create_key(
@@ -75,14 +75,14 @@ async def ensure_key(store: Store, key: str, project: str = DEFAULT_PROJECT) -> 
     return True
 
 
-def bearer_token(header: str | None) -> str:
-    """The key in an ``Authorization: Bearer <key>`` header; 401 when there is none."""
+def bearer_token(header: str | None) -> str | None:
+    """The key in an ``Authorization: Bearer <key>`` header; None when there is none."""
     if not header:
-        raise AuthenticationFailed(_MISSING)
+        return None
     scheme, _, token = header.partition(" ")
     token = token.strip()
     if scheme.lower() != "bearer" or not token:
-        raise AuthenticationFailed(_MISSING)
+        return None
     return token
 
 
@@ -91,7 +91,13 @@ async def authenticate(store: Store, header: str | None) -> tuple[str, bytes]:
 
     401 for a missing, unknown or revoked key.
     """
-    token = bearer_token(header)
+    return await authenticate_key(store, bearer_token(header))
+
+
+async def authenticate_key(store: Store, token: str | None) -> tuple[str, bytes]:
+    """The project id and digest of ``token``; 401 when it is missing, unknown or revoked."""
+    if not token:
+        raise AuthenticationFailed(_MISSING)
     digest = hash_key(token)
     project = await store.project_for_key(digest)
     if project is None:

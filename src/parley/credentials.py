@@ -8,6 +8,8 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from parley import auth
+
 OPENAI_BASE_URL = "https://api.openai.com/v1"
 ENV_CREDENTIAL = "PARLEY_CREDENTIAL"
 
@@ -17,11 +19,8 @@ class CredentialError(Exception):
 
 
 def redact(secret: str) -> str:
-    """A secret as a person may see it: ``sk-…abcd`` (prefix and last four characters)."""
-    if len(secret) <= 8:
-        return "…" + secret[-2:] if secret else ""
-    prefix = secret[:3] if secret.startswith("sk-") else secret[:2]
-    return f"{prefix}…{secret[-4:]}"
+    """A secret as a person may see it: ``…abcd``, never more than a quarter of it."""
+    return auth.key_hint(secret) if secret else ""
 
 
 def normalise_base_url(url: str) -> str:

@@ -61,3 +61,24 @@ def request_id() -> str:
 def api_key() -> str:
     """A fresh secret API key (256 bits of randomness)."""
     return API_KEY_PREFIX + secrets.token_urlsafe(32)
+
+
+# Real ids are about 60 characters. Longer ones cannot exist; answering without echoing them
+# whole keeps a huge URL from turning into an even bigger error body.
+MAX_ID_LENGTH = 256
+
+
+def unaddressable(item_id: str) -> str | None:
+    """Why ``item_id`` cannot be named in a URL path segment, or None when it can.
+
+    Every stored item must be readable and deletable at .../items/{item_id}: the router splits
+    the decoded path on "/", clients drop "." and ".." segments, and the API answers 404 for
+    ids longer than MAX_ID_LENGTH.
+    """
+    if "/" in item_id:
+        return "it contains '/'"
+    if item_id in (".", ".."):
+        return "'.' and '..' are not path segments"
+    if len(item_id) > MAX_ID_LENGTH:
+        return f"it is longer than {MAX_ID_LENGTH} characters"
+    return None

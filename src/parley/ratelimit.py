@@ -59,6 +59,39 @@ class LocalRateLimiter:
         self._tat.clear()
 
 
+class FailureLimiter:
+    """Failed authentications per client address, GCRA in this process's memory.
+
+    A guess is refused while its address is over budget, before its key is looked at. Each
+    server process keeps its own budgets: with N workers an address gets N times as many.
+    """
+
+    def __init__(
+        self, rate: float, burst: int, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        if rate <= 0 or burst < 1:
+            raise ValueError("rate must be > 0 and burst >= 1")
+        self._interval = 1.0 / rate
+        self._depth = burst * self._interval
+        self._clock = clock
+        self._tat: dict[str, float] = {}
+
+    def blocked(self, address: str) -> float:
+        """0.0 when a request from ``address`` may try a key now, else seconds to wait."""
+        tat = self._tat.get(address)
+        if tat is None:
+            return 0.0
+        excess = tat + self._interval - self._clock() - self._depth
+        return excess if excess > 1e-9 else 0.0
+
+    def failed(self, address: str) -> None:
+        """Count one failed authentication against ``address``."""
+        now = self._clock()
+        self._tat[address] = max(self._tat.get(address, now), now) + self._interval
+        if len(self._tat) > _PRUNE_AT:
+            self._tat = {k: v for k, v in self._tat.items() if v > now}
+
+
 # One statement, one row lock: ON CONFLICT serialises concurrent requests of one key across
 # every server process. `allowed` records the decision so RETURNING can report it.
 _PG_ACQUIRE = """
@@ -107,11 +140,16 @@ def default_burst(rate: float) -> int:
     return max(1, math.ceil(rate))
 
 
-def rate_limited(wait: float) -> RateLimited:
+def rate_limited(wait: float, *, failed_auth: bool = False) -> RateLimited:
     """The 429 answer, with the delay in both headers the `openai` SDK reads."""
     seconds = f"{wait:.3f}".rstrip("0").rstrip(".")
+    what = (
+        "Too many failed authentication attempts from your address"
+        if failed_auth
+        else "Rate limit reached for requests on this API key"
+    )
     return RateLimited(
-        f"Rate limit reached for requests on this API key. Please try again in {seconds}s.",
+        f"{what}. Please try again in {seconds}s.",
         code="rate_limit_exceeded",
         headers={
             # The SDK prefers the millisecond header; Retry-After is whole seconds (RFC 9110).

@@ -95,7 +95,7 @@ def _read_key() -> str:
 @credentials_group.command("list")
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per credential.")
 def list_credentials(as_json: bool) -> None:
-    """List stored credentials (keys shown as sk-…abcd only).
+    """List stored credentials (keys shown as …abcd only).
 
     \b
     Example:

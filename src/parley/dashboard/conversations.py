@@ -20,6 +20,9 @@ LIST_PAGE = 25
 # Items per transcript page: a 500-item conversation opens on its first 50, the rest a click
 # away each, so the page is as fast as the first one whatever the length.
 ITEM_PAGE = 50
+# The bytes of one item shown in full: 20 references to a 4 MB item once built 256 MB of HTML
+# (a 1.66 GB worker peak). A larger item shows its first 64 KiB; the API has it whole.
+SHOWN_BYTES = 64 * 1024
 _ROLES = ("system", "developer", "user", "assistant")
 _TEXT_PARTS = ("input_text", "output_text", "text", "summary_text", "reasoning_text")
 
@@ -186,6 +189,18 @@ def view_item(item: dict[str, Any], position: int) -> dict[str, Any]:
     return view
 
 
+def view_large(item_id: str, data: bytes, position: int) -> dict[str, Any]:
+    """A large item's entry: its first SHOWN_BYTES as text, never decoded or re-encoded."""
+    head = data[:SHOWN_BYTES].decode("utf-8", "replace")
+    return {
+        "id": item_id,
+        "type": "large item",
+        "position": position,
+        "title": f"{len(data)} bytes, the first {SHOWN_BYTES} shown",
+        "json": head + "…",
+    }
+
+
 def _summary(item: dict[str, Any]) -> str:
     """The first words of a reasoning item's summary, for its collapsed line."""
     for part in item.get("summary") or []:
@@ -210,8 +225,10 @@ async def transcript(request: Request, visit: web.Visit) -> Response:
     )
     summary = (await store.conversation_summaries(project, [conversation_id])).get(conversation_id)
     items = [
-        view_item(msgspec.json.decode(data), offset + index)
-        for index, (_, data) in enumerate(page.items)
+        view_large(item_id, data, offset + index)
+        if len(data) > SHOWN_BYTES
+        else view_item(msgspec.json.decode(data), offset + index)
+        for index, (item_id, data) in enumerate(page.items)
     ]
     next_url = None
     after_last = urlencode({"after": page.items[-1][0], "n": offset + len(items)}) if items else ""

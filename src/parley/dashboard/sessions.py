@@ -10,6 +10,7 @@ from starlette.responses import RedirectResponse, Response
 
 from parley import auth
 from parley.dashboard import web
+from parley.errors import ParleyError
 
 # Failed sign-ins per client address: a burst of 10, then one every 6 seconds; past that the
 # address is refused (even with a good key) until its budget refills. A key has 256 random
@@ -58,6 +59,10 @@ async def sign_in_page(request: Request) -> Response:
     visit = await web.current(request)
     if visit is None:
         return web.render("login.html")
+    try:
+        await web.admit(request, visit)
+    except ParleyError as exc:
+        return web.failed(visit, exc)
     return await conversations.listing(request, visit)
 
 
@@ -75,9 +80,12 @@ async def login(request: Request) -> Response:
         response.headers["retry-after"] = str(int(wait) + 1)
         return response
     try:
+        web.check_origin(request)
         form = await web.read_form(request)
     except web.FormTooLarge:
         return web.render("login.html", status=413, error="That form is too large.")
+    except ParleyError as exc:
+        return web.render("login.html", status=exc.status, error=exc.message)
     key = form.get("key", "").strip()
     token = secrets.token_urlsafe(32)
     now = int(time.time())

@@ -20,8 +20,10 @@ from jinja2 import Environment, PackageLoader, select_autoescape
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
-from parley.errors import ParleyError
+from parley import inbound
+from parley.errors import ParleyError, PayloadTooLarge
 from parley.models import DashboardSession
+from parley.ratelimit import RateLimiter, rate_limited
 from parley.store import Store
 
 COOKIE = "parley_session"
@@ -93,15 +95,15 @@ class FormTooLarge(Exception):
 
 
 async def read_form(request: Request) -> dict[str, str]:
-    """An urlencoded form, first value per field, refused past MAX_FORM_BYTES."""
-    declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > MAX_FORM_BYTES:
-        raise FormTooLarge
-    body = b""
-    async for chunk in request.stream():
-        body += chunk
-        if len(body) > MAX_FORM_BYTES:
-            raise FormTooLarge
+    """An urlencoded form, first value per field, refused past MAX_FORM_BYTES.
+
+    Read like an API body: a client trickling it in gets the API's 408 at `--body-timeout`
+    (a sign-in body sent a byte a second was once held for as long as it lasted).
+    """
+    try:
+        body = await inbound.read_body(request, MAX_FORM_BYTES)
+    except PayloadTooLarge:
+        raise FormTooLarge from None
     # A plain urlencoded form: parsed here rather than pulling in a multipart parser.
     fields = parse_qs(body.decode("utf-8", "replace"), keep_blank_values=True)
     return {name: values[0] for name, values in fields.items()}
@@ -117,6 +119,42 @@ def error_page(visit: Visit | None, status: int, message: str) -> Response:
     return render("error.html", visit, status=status, message=message)
 
 
+def failed(visit: Visit | None, exc: ParleyError) -> Response:
+    """The error page for ``exc``, with its headers (a 429's Retry-After)."""
+    response = error_page(visit, exc.status, exc.message)
+    response.headers.update(exc.headers)
+    return response
+
+
+async def admit(request: Request, visit: Visit) -> None:
+    """The API's rules for a signed-in request: ids and query values checked like the API's
+    (a NUL in a path id was a 500 on PostgreSQL), and the key's rate budget spent."""
+    inbound.check_path_ids(request.path_params)
+    inbound.check_query(request)
+    limiter: RateLimiter | None = request.app.state.rate_limiter
+    if limiter is not None:
+        # The dashboard's bucket of the session's key: the same budget as on the API.
+        wait = await limiter.acquire(b"dashboard:" + visit.session.key_id.encode())
+        if wait > 0:
+            raise rate_limited(wait)
+
+
+def check_origin(request: Request) -> None:
+    """403 for a form posted from another site's page (sign-in has no CSRF token yet)."""
+    origin = request.headers.get("origin")
+    if origin is None:
+        # Browsers send Origin with every POST; without it, trust only what says same-origin.
+        if request.headers.get("sec-fetch-site") in (None, "same-origin", "none"):
+            return
+    else:
+        host = request.headers.get("host", "")
+        if origin in (f"http://{host}", f"https://{host}"):
+            return
+    raise ParleyError(
+        "A form posted from another site's page is refused.", status=403, code="cross_origin"
+    )
+
+
 Page = Callable[[Request, Visit], Awaitable[Response]]
 Change = Callable[[Request, Visit, dict[str, str]], Awaitable[Response]]
 
@@ -129,9 +167,10 @@ def page(handler: Page) -> Callable[[Request], Awaitable[Response]]:
         if visit is None:
             return to_sign_in()
         try:
+            await admit(request, visit)
             return await handler(request, visit)
         except ParleyError as exc:
-            return error_page(visit, exc.status, exc.message)
+            return failed(visit, exc)
 
     return endpoint
 
@@ -144,9 +183,13 @@ def change(handler: Change) -> Callable[[Request], Awaitable[Response]]:
         if visit is None:
             return to_sign_in()
         try:
+            check_origin(request)
+            await admit(request, visit)
             form = await read_form(request)
         except FormTooLarge:
             return error_page(visit, 413, "That form is too large.")
+        except ParleyError as exc:
+            return failed(visit, exc)
         given = form.get("csrf", "")
         if not hmac.compare_digest(given.encode(), visit.csrf.encode()):
             return error_page(
@@ -158,6 +201,6 @@ def change(handler: Change) -> Callable[[Request], Awaitable[Response]]:
         try:
             return await handler(request, visit, form)
         except ParleyError as exc:
-            return error_page(visit, exc.status, exc.message)
+            return failed(visit, exc)
 
     return endpoint

@@ -127,6 +127,7 @@ async def respond(request: Request, store: Store, project: str, body: dict[str, 
         previous_response_id=parsed.previous_response_id,
         parsed=parsed.input,
         dedupe=request.app.state.tool_loop_dedupe,
+        max_bytes=request.app.state.max_body_bytes,
     )
     call = ModelCall(
         model=parsed.model,

@@ -137,6 +137,7 @@ async def build_context(
     previous_response_id: str | None,
     parsed: list[NewItem | ItemReference],
     dedupe: bool,
+    max_bytes: int,
 ) -> Context:
     """The turn's context; 404 for an unknown conversation or previous response, before any
     model is called."""
@@ -146,7 +147,8 @@ async def build_context(
         history = await chain_items(store, project, previous_response_id)
     else:
         history = []
-    inputs = await prepare_items(store, project, parsed)
+    # References expanded, the input is held to the body limit, as on the Conversations API.
+    inputs = await prepare_items(store, project, parsed, max_bytes=max_bytes)
     fresh = inputs
     if dedupe and conversation is not None and history:
         dropped = tool_loop_repeats(history, [_decode(item.data) for item in inputs])

@@ -1,0 +1,121 @@
+"""What every entry point (the /v1 API and the dashboard) checks before it acts.
+
+One path for all: the body's size and arrival time, ids taken from the path, query values,
+the caller's key, the per-key rate budget, and the budget of failed sign-ins per client
+address. The dashboard once skipped these (a 300 MB sign-in body, a NUL in a path id that
+was a 500 on PostgreSQL, no rate limit at all).
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+from starlette.requests import Request
+
+from parley import auth
+from parley.errors import (
+    NUL,
+    AuthenticationFailed,
+    NotFound,
+    ParleyError,
+    PayloadTooLarge,
+    refuse_nul,
+)
+from parley.ids import MAX_ID_LENGTH
+from parley.ratelimit import FailureLimiter, RateLimiter, rate_limited
+from parley.store import Store
+
+_KINDS = {"item_id": "Item", "response_id": "Response", "model": "Model"}
+
+
+def too_large(limit: int) -> PayloadTooLarge:
+    """413 for a body past ``limit`` bytes."""
+    return PayloadTooLarge(
+        f"The request body is too large: this server accepts at most {limit} bytes.",
+        code="request_too_large",
+    )
+
+
+async def read_body(request: Request, limit: int | None = None) -> bytes:
+    """The whole body, within the server's size limit (413) and body timeout (408).
+
+    ``limit`` may only tighten the server's size limit (the dashboard's forms are small).
+    """
+    server_limit: int = request.app.state.max_body_bytes
+    limit = server_limit if limit is None else min(limit, server_limit)
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise too_large(limit)
+    chunks: list[bytes] = []
+    size = 0
+    try:
+        # A client trickling its body in must not hold a worker's attention forever.
+        async with asyncio.timeout(request.app.state.body_timeout):
+            async for chunk in request.stream():
+                size += len(chunk)
+                if size > limit:
+                    raise too_large(limit)
+                chunks.append(chunk)
+    except TimeoutError:
+        raise ParleyError(
+            "The request body did not arrive in time; send it in one go and retry.",
+            status=408,
+            code="request_timeout",
+        ) from None
+    return b"".join(chunks)
+
+
+def check_path_ids(params: dict[str, str]) -> None:
+    """404 for an id from the path that no conversation or item can have."""
+    for name, value in params.items():
+        # No id is that long or holds NUL (PostgreSQL text cannot even hold one).
+        if len(value) > MAX_ID_LENGTH or "\x00" in value:
+            kind = _KINDS.get(name, "Conversation")
+            shown = value[:32].replace("\x00", "\\u0000")
+            raise NotFound(f"{kind} with id '{shown}{'…' if len(value) > 32 else ''}' not found.")
+
+
+def check_query(request: Request) -> None:
+    """400 for a query parameter name or value holding NUL."""
+    query: bytes = request.scope.get("query_string", b"")
+    # Parse the query only when it can hold a NUL: most requests carry no query at all.
+    if b"%00" not in query and b"\0" not in query:
+        return
+    for name, value in request.query_params.multi_items():
+        refuse_nul(name.replace(NUL, ""), name, value, what="a query parameter")
+
+
+def client_address(request: Request) -> str:
+    """The peer's address (behind a proxy: the proxy's)."""
+    return request.client.host if request.client is not None else ""
+
+
+async def authorize(request: Request, key: str | None) -> str:
+    """The project of ``key`` (a bearer header's token or the dashboard cookie's key).
+
+    401 for a missing, unknown or revoked key; 429 past the key's rate budget, or when the
+    client's address has failed too often lately. A blocked address is refused before its
+    key is even looked at, so a guess made while blocked reveals nothing.
+    """
+    state = request.app.state
+    store: Store = state.store
+    failures: FailureLimiter | None = state.auth_failures
+    address = client_address(request)
+    if failures is not None:
+        wait = failures.blocked(address)
+        if wait > 0:
+            raise rate_limited(wait, failed_auth=True)
+    try:
+        project, digest = await auth.authenticate_key(store, key)
+    except AuthenticationFailed:
+        if failures is not None:
+            failures.failed(address)
+        raise
+    request.state.project = project
+    await state.key_use.seen(store, digest)
+    limiter: RateLimiter | None = state.rate_limiter
+    if limiter is not None:
+        wait = await limiter.acquire(digest)
+        if wait > 0:
+            raise rate_limited(wait)
+    return project
