@@ -40,6 +40,7 @@ class Server:
 
     def __init__(self, database: str, args: list[str], log: Path) -> None:
         self.port = free_port()
+        self.database = database
         self.url = f"http://127.0.0.1:{self.port}"
         env = {k: v for k, v in os.environ.items() if k != "PARLEY_API_KEY"}
         command = [sys.executable, "-m", "parley", "serve", "--port", str(self.port)]
@@ -114,8 +115,10 @@ def _timed(call: Callable[[], httpx.Response]) -> tuple[int, float]:
 def filter_stall(base: str) -> dict[str, object]:
     """Item 1: a URL repeating one metadata pair on 10,000 conversations, /healthz beside it."""
     with served(base) as server, _client(server) as http:
+        # Every conversation holds 16 pairs, so a filter's checks all pass until its last.
+        sixteen = {f"k{i}": "v" for i in range(16)}
         for _ in range(10_000):
-            http.post("/v1/conversations", json={"metadata": {"k": "v"}})
+            http.post("/v1/conversations", json={"metadata": sixteen})
         result: dict[str, object] = {"scenario": "filter", "database": base.split(":")[0]}
         for repeats in (256, 900, 1000):
             query = "&".join(["metadata%5Bnone%5D=y"] * repeats)
@@ -130,8 +133,33 @@ def filter_stall(base: str) -> dict[str, object]:
             health = _timed(lambda: httpx.get(f"{server.url}/healthz", timeout=120))
             slow.join()
             result[f"repeat_{repeats}"] = {"status_s": box["slow"], "healthz_s": health}
-        wide = [(f"metadata[k{i}]", "v") for i in range(15)] + [("metadata[k]", "v")]
-        result["sixteen_pairs"] = _timed(lambda: http.get("/v1/conversations", params=wide))
+        # The worst a filter may now be: 15 pairs every conversation matches, then one none does.
+        worst = [(f"metadata[k{i}]", "v") for i in range(15)] + [("metadata[k15]", "no")]
+        result["worst_16_pairs"] = _timed(lambda: http.get("/v1/conversations", params=worst))
+        minted = subprocess.run(
+            [sys.executable, "-m", "parley", "keys", "create", "--project", "bystander"]
+            + ["--database", server.database],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        bystander = minted.stdout.strip().split()[-1]
+        with httpx.Client(
+            base_url=server.url, headers={"Authorization": f"Bearer {bystander}"}, timeout=120
+        ) as other:
+            other.post("/v1/conversations", json={})
+            hostile = [
+                threading.Thread(target=lambda: http.get("/v1/conversations", params=worst))
+                for _ in range(10)
+            ]
+            for thread in hostile:
+                thread.start()
+            time.sleep(0.05)
+            result["bystander_list_beside_10_worst"] = _timed(
+                lambda: other.get("/v1/conversations")
+            )
+            for thread in hostile:
+                thread.join()
         return result
 
 

@@ -100,3 +100,20 @@ def test_more_than_sixteen_distinct_pairs_is_a_400(http: httpx.Client) -> None:
     too_long = http.get("/v1/conversations", params={f"metadata[{'k' * 65}]": "v"})
     assert too_long.status_code == 400
     assert too_long.json()["error"]["code"] == "string_above_max_length"
+
+
+def test_a_walk_continues_after_its_cursor_is_deleted(
+    client: openai.OpenAI, http: httpx.Client
+) -> None:
+    conv = client.conversations.create(
+        items=[{"role": "user", "content": str(n)} for n in range(5)]
+    )
+    first = client.conversations.items.list(conv.id, limit=2, order="asc")
+    cursor = first.data[-1].id
+    client.conversations.items.delete(cursor, conversation_id=conv.id)
+    rest = client.conversations.items.list(conv.id, after=cursor, limit=10, order="asc")
+    assert [item.content[0].text for item in rest.data] == ["2", "3", "4"]  # type: ignore[union-attr]
+    created = [_create(client, {"walk": "yes"}) for _ in range(3)]
+    client.conversations.delete(created[1])
+    page = http.get("/v1/conversations", params={"after": created[1], "metadata[walk]": "yes"})
+    assert page.status_code == 200 and [c["id"] for c in page.json()["data"]] == [created[0]]

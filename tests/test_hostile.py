@@ -329,3 +329,69 @@ def test_two_thousand_idle_connections_do_not_starve_others(server: LiveServer) 
         for sock in idle:
             sock.close()
     served(server)
+
+
+@pytest.fixture(scope="module")
+def brisk(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
+    """A server that gives a connection 1 s to send its request headers."""
+    folder: Path = tmp_path_factory.mktemp("brisk")
+    live = start_server(
+        str(folder / "parley.db"), folder / "server.log", args=["--header-timeout", "1"]
+    )
+    yield live
+    stop_server(live)
+
+
+def _closed_by_server(sock: socket.socket) -> bool:
+    sock.settimeout(0.05)
+    try:
+        return sock.recv(1) == b""
+    except TimeoutError:
+        return False
+    except OSError:
+        return True
+
+
+def test_a_connection_that_sends_nothing_is_closed(brisk: LiveServer) -> None:
+    silent = [socket.create_connection(("127.0.0.1", brisk.port)) for _ in range(50)]
+    kept = [socket.create_connection(("127.0.0.1", brisk.port)) for _ in range(10)]
+    try:
+        for sock in kept:  # one request each, then idle on a kept-alive connection
+            sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+            assert sock.recv(65536).startswith(b"HTTP/1.1 200")
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            time.sleep(0.5)
+            if all(_closed_by_server(sock) for sock in silent + kept):
+                break
+        assert all(_closed_by_server(sock) for sock in silent), "silent sockets left open"
+        assert all(_closed_by_server(sock) for sock in kept), "idle kept-alive sockets left open"
+    finally:
+        for sock in silent + kept:
+            sock.close()
+    served(brisk)
+
+
+def test_ten_thousand_idle_sockets_and_a_client_served_beside_them(
+    tmp_path: Path,
+) -> None:
+    live = start_server(str(tmp_path / "parley.db"), tmp_path / "server.log")
+    idle: list[socket.socket] = []
+    try:
+        for index in range(10_000):
+            sock = socket.create_connection(("127.0.0.1", live.port), timeout=30)
+            if index % 2:  # half stall mid-headers (slowloris), half say nothing
+                sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n")
+            idle.append(sock)
+        with httpx.Client(timeout=5) as beside:  # well inside the 10 s header timeout
+            for _ in range(5):
+                assert beside.get(f"{live.url}/healthz").status_code == 200
+                assert (
+                    beside.get(f"{live.url}/healthz", headers={"connection": "close"}).status_code
+                    == 200
+                )
+        served(live)
+    finally:
+        for sock in idle:
+            sock.close()
+        stop_server(live)

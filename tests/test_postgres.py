@@ -164,6 +164,12 @@ _POPULATE = [
     "INSERT INTO items (conversation, position, id, type, created_at, data) "
     "SELECT c.seq, p, 'msg_' || c.seq || '_' || p, 'message', 0, '{}'::bytea "
     "FROM conversations c, generate_series(0, 19) p",
+    # Tombstones of deleted items and conversations: a page may start from one.
+    "INSERT INTO deleted_items (conversation, id, position) "
+    "SELECT c.seq, 'gone_' || c.seq || '_' || p, 100 + p FROM conversations c, "
+    "generate_series(0, 4) p",
+    "INSERT INTO deleted_conversations (id, project_id, created_at, seq) "
+    "SELECT 'gone_' || seq, project_id, created_at, seq + 10000000 FROM conversations",
     "ANALYZE",
 ]
 
@@ -214,6 +220,13 @@ _HOT = {
         "'kangaroo', 'proj_8', 21",
     ),
     "search_items": (pg_extensions.SQL_SEARCH_ITEMS, "'kangaroo', ARRAY[7, 8]::bigint[]"),
+    "list_conversations_by_several_pairs": (
+        pg_extensions.conversations_query(
+            "p", [(b"topic", b"t7"), (b"a", b"1"), (b"b", b"2")], "asc", TimeFilter(), None
+        )[0],
+        "'proj_8', 'topic'::bytea, 't7'::bytea, 0, 0, ARRAY['a'::bytea, 'b'::bytea], "
+        "ARRAY['1'::bytea, '2'::bytea], 2, 21",
+    ),
 }
 
 

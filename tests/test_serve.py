@@ -403,3 +403,42 @@ def test_a_revoked_fixed_key_stops_the_start_with_a_clear_message(tmp_path: Path
     assert again.returncode != 0
     assert "cannot start" in again.stderr and "revoked" in again.stderr
     assert "Traceback" not in again.stderr
+
+
+def test_api_key_file_keeps_the_key_out_of_process_listings(tmp_path: Path) -> None:
+    key_file = tmp_path / "key"
+    key_file.write_text("sk-abcdef\n")  # a short fixed key, 9 characters
+    database = str(tmp_path / "parley.db")
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if k != "PARLEY_API_KEY"}
+    command = [sys.executable, "-m", "parley", "serve", "--port", str(port)]
+    command += ["--database", database, "--api-key-file", str(key_file)]
+    log = tmp_path / "serve.log"
+    with log.open("wb") as out:
+        process = subprocess.Popen(command, stdout=out, stderr=out, env=env)
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            assert process.poll() is None, log.read_text()
+            try:
+                if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            assert time.monotonic() < deadline, log.read_text()
+            time.sleep(0.05)
+        with openai.OpenAI(base_url=f"http://127.0.0.1:{port}/v1", api_key="sk-abcdef") as sdk:
+            assert sdk.conversations.create().id.startswith("conv_")
+        listings = subprocess.run(
+            ["ps", "-eww", "-o", "args"], capture_output=True, text=True
+        ).stdout
+        assert str(key_file) in listings and "sk-abcdef" not in listings
+    finally:
+        process.send_signal(signal.SIGTERM)
+        process.wait(30)
+    listed = _parley("keys", "list", "--json", "-d", database)
+    assert [json.loads(line)["hint"] for line in listed.stdout.splitlines()] == ["…ef"]
+    both = _parley("serve", "--api-key", "x", "--api-key-file", str(key_file), "-d", database)
+    assert both.returncode == 2 and "not both" in both.stderr
+    help_text = _parley("serve", "--help").stdout
+    assert "--api-key-file" in help_text and "process listing" in help_text

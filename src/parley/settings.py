@@ -59,11 +59,15 @@ class Settings(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=
     port: Annotated[int, msgspec.Meta(ge=0, le=65535)] = 8080
     database: str = "parley.db"
     api_key: str | None = None
+    # A file holding the fixed key: unlike a flag, it stays out of process listings.
+    api_key_file: str | None = None
     project: str = DEFAULT_PROJECT
     workers: Annotated[int, msgspec.Meta(ge=1, le=64)] = 1
     max_body_bytes: Annotated[int, msgspec.Meta(ge=1024)] = 4 * 1024 * 1024
     body_timeout: Annotated[float, msgspec.Meta(ge=0.1)] = 30.0
-    max_connections: Annotated[int, msgspec.Meta(ge=16)] = 10_000
+    max_connections: Annotated[int, msgspec.Meta(ge=16)] = 16_384
+    # Seconds a connection may take to send a request's headers, or sit idle between requests.
+    header_timeout: Annotated[float, msgspec.Meta(ge=0.1)] = 10.0
     access_log: bool = False
     rate_limit: Annotated[float, msgspec.Meta(ge=0)] = 0.0
     rate_burst: Annotated[int, msgspec.Meta(ge=1)] | None = None

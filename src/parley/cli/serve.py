@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import resource
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any, TypeVar
 
 import click
@@ -42,6 +44,37 @@ async def _bootstrap(chosen: Settings) -> str | None:
         await store.close()
 
 
+def _read_key(path: str) -> str:
+    try:
+        key = Path(path).read_text(encoding="utf-8").strip()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise click.BadParameter(
+            f"cannot read {path}: {exc}", param_hint="--api-key-file"
+        ) from None
+    if not key:
+        raise click.BadParameter(f"{path} holds no key", param_hint="--api-key-file")
+    return key
+
+
+def _connection_bound(wanted: int) -> int:
+    """``wanted`` connections per worker, within the file descriptors the process may open.
+
+    The soft limit is raised to the hard one first (often 1,024 → far more): each idle socket
+    holds a descriptor, and running out would refuse everyone, not just the idle.
+    """
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard == resource.RLIM_INFINITY or hard > soft:
+        target = hard if hard != resource.RLIM_INFINITY else max(soft, 1 << 20)
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+            soft = target
+        except (ValueError, OSError):
+            pass
+    # Each worker is a process of its own with this limit; keep room for the database files,
+    # the listening socket and the PostgreSQL pool.
+    return max(16, min(wanted, soft - 256))
+
+
 F = TypeVar("F", bound=Callable[..., Any])
 
 
@@ -70,7 +103,17 @@ def _option(flag: str, *declarations: str, **options: Any) -> Callable[[F], F]:
 @_option("host")
 @_option("port", type=click.IntRange(0, 65535))
 @database_option
-@_option("api_key", help="Accept this fixed key (added to --project if new).")
+@_option(
+    "api_key",
+    help="Accept this fixed key (added to --project if new). A flag shows in every user's "
+    "process listing (ps): --api-key-file or PARLEY_API_KEY keeps the key out of it.",
+)
+@_option(
+    "api_key_file",
+    type=click.Path(exists=True, dir_okay=False),
+    help="Read the fixed key from this file (surrounding whitespace dropped), so it stays out "
+    "of process listings.",
+)
 @_option("project", help="Project of the first or fixed key.")
 @_option(
     "workers",
@@ -123,7 +166,14 @@ def _option(flag: str, *declarations: str, **options: Any) -> Callable[[F], F]:
 @_option(
     "max_connections",
     type=click.IntRange(16),
-    help="Open connections each worker holds; idle ones count too.",
+    help="Open connections each worker holds; idle ones count too (bounded by the process's "
+    "file descriptor limit).",
+)
+@_option(
+    "header_timeout",
+    type=click.FloatRange(0.1),
+    help="Seconds a connection may take to send a request's headers, or sit idle between "
+    "requests, before it is closed.",
 )
 @_option(
     "pool_size",
@@ -177,7 +227,7 @@ def serve(ctx: click.Context, /, config: str | None, **values: Any) -> None:
         -d '{}' http://127.0.0.1:8080/v1/conversations
     """
     from granian import Granian
-    from granian.constants import Interfaces
+    from granian.constants import HTTPModes, Interfaces
     from granian.http import HTTP1Settings
 
     from parley.app import create_app
@@ -194,6 +244,10 @@ def serve(ctx: click.Context, /, config: str | None, **values: Any) -> None:
         upstream_configs(chosen)
     except SettingsError as exc:
         raise click.UsageError(str(exc)) from None
+    if chosen.api_key_file is not None:
+        if chosen.api_key:
+            raise click.UsageError("give --api-key or --api-key-file, not both")
+        chosen = msgspec.structs.replace(chosen, api_key=_read_key(chosen.api_key_file))
     try:
         # Everything that would fail after "serving on" is tried first, each a one-line refusal.
         startup.check(chosen)
@@ -229,7 +283,11 @@ def serve(ctx: click.Context, /, config: str | None, **values: Any) -> None:
         log_access=False,
         # granian counts idle connections against this bound; its default (1024) let a
         # client holding idle sockets starve everyone else.
-        backpressure=chosen.max_connections,
-        http1_settings=HTTP1Settings(header_read_timeout=10_000),
+        backpressure=_connection_bound(chosen.max_connections),
+        # HTTP/1 only: in auto mode granian first waits, with no time limit, for the bytes
+        # that tell HTTP/2 from HTTP/1, so a socket that sent nothing was never closed (50
+        # still open after 60 s). Pinned to HTTP/1, the header timeout runs from accept.
+        http=HTTPModes.http1,
+        http1_settings=HTTP1Settings(header_read_timeout=int(chosen.header_timeout * 1000)),
     )
     server.serve(target_loader=functools.partial(create_app, workers), wrap_loader=False)

@@ -346,7 +346,7 @@ class PostgresStore:
     async def delete_conversation(self, project: str, conversation_id: str) -> None:
         async with self._conn() as conn:
             status: str = await conn.execute(SQL_DELETE_CONVERSATION, conversation_id, project)
-        if status != "DELETE 1":
+        if status != "INSERT 0 1":  # the tombstone of the one conversation deleted
             raise conversation_not_found(conversation_id)
 
     async def list_conversations(

@@ -71,11 +71,23 @@ FROM unnest($3::bytea[], $4::bytea[]) AS pair (key, value)
 ON CONFLICT DO NOTHING
 """
 
-SQL_DELETE_CONVERSATION = "DELETE FROM conversations WHERE id = $1 AND project_id = $2"
+# A deleted conversation leaves its place in the list (a tombstone), so a walk goes on past it.
+SQL_DELETE_CONVERSATION = """
+WITH deleted AS (
+    DELETE FROM conversations WHERE id = $1 AND project_id = $2 RETURNING id, created_at, seq
+)
+INSERT INTO deleted_conversations (id, project_id, created_at, seq)
+SELECT id, $2, created_at, seq FROM deleted
+ON CONFLICT (id) DO UPDATE SET project_id = excluded.project_id,
+    created_at = excluded.created_at, seq = excluded.seq
+"""
 
-# The conversation's key and the position of the item a page starts after (NULL for none).
+# The conversation's key and the position of the item a page starts after (NULL for none):
+# a live item's, else where a deleted one stood, so a walk goes on past a deleted cursor.
 SQL_PAGE_ANCHOR = """
-SELECT c.seq, i.position
+SELECT c.seq, coalesce(i.position, (
+    SELECT d.position FROM deleted_items d WHERE d.conversation = c.seq AND d.id = $3
+))
 FROM conversations c
 LEFT JOIN items i ON i.conversation = c.seq AND i.id = $3
 WHERE c.id = $1 AND c.project_id = $2
@@ -108,7 +120,11 @@ WITH deleted AS (
     DELETE FROM items i
     USING conversations c
     WHERE c.id = $1 AND c.project_id = $2 AND i.conversation = c.seq AND i.id = $3
-    RETURNING i.conversation
+    RETURNING i.conversation, i.id, i.position
+), tombstone AS (
+    INSERT INTO deleted_items (conversation, id, position)
+    SELECT conversation, id, position FROM deleted
+    ON CONFLICT (conversation, id) DO UPDATE SET position = excluded.position
 )
 UPDATE conversations c
 SET item_count = c.item_count - 1, updated_at = $4

@@ -304,7 +304,8 @@ class SQLiteStore:
     async def delete_conversation(self, project: str, conversation_id: str) -> None:
         def op(conn: sqlite3.Connection) -> None:
             row = conn.execute(
-                "DELETE FROM conversations WHERE id = ? AND project_id = ? RETURNING seq",
+                "DELETE FROM conversations WHERE id = ? AND project_id = ? "
+                "RETURNING seq, created_at",
                 (conversation_id, project),
             ).fetchone()
             if row is None:
@@ -312,6 +313,12 @@ class SQLiteStore:
             extensions.unindex_conversation(conn, row[0])
             conn.execute("DELETE FROM items WHERE conversation = ?", (row[0],))
             conn.execute("DELETE FROM conversation_metadata WHERE conversation = ?", (row[0],))
+            conn.execute("DELETE FROM deleted_items WHERE conversation = ?", (row[0],))
+            conn.execute(
+                "INSERT OR REPLACE INTO deleted_conversations (id, project_id, created_at, seq) "
+                "VALUES (?, ?, ?, ?)",
+                (conversation_id, project, row[1], row[0]),
+            )
 
         await self._write(op, isolated=False)
 
@@ -441,8 +448,12 @@ class SQLiteStore:
             if after is None:
                 start = -1 if order == "asc" else _LAST
             else:
+                # A live item first; else where a deleted one stood, so the walk goes on.
                 row = conn.execute(
-                    "SELECT position FROM items WHERE conversation = ? AND id = ?", (seq, after)
+                    "SELECT position FROM items WHERE conversation = ? AND id = ? UNION ALL "
+                    "SELECT position FROM deleted_items WHERE conversation = ? AND id = ? "
+                    "LIMIT 1",
+                    (seq, after, seq, after),
                 ).fetchone()
                 if row is None:
                     raise item_not_found(after)
@@ -479,12 +490,17 @@ class SQLiteStore:
             if conv is None:
                 raise conversation_not_found(conversation_id)
             deleted = conn.execute(
-                "DELETE FROM items WHERE conversation = ? AND id = ? RETURNING seq",
+                "DELETE FROM items WHERE conversation = ? AND id = ? RETURNING seq, position",
                 (conv[0], item_id),
             ).fetchone()
             if deleted is None:
                 raise item_not_found(item_id)
             conn.execute("DELETE FROM items_fts WHERE rowid = ?", (deleted[0],))
+            conn.execute(
+                "INSERT OR REPLACE INTO deleted_items (conversation, id, position) "
+                "VALUES (?, ?, ?)",
+                (conv[0], item_id, deleted[1]),
+            )
             conn.execute(
                 "UPDATE conversations SET item_count = item_count - 1, updated_at = ? "
                 "WHERE seq = ?",

@@ -79,11 +79,20 @@ def conversations_query(
 
 
 def list_cursor(conn: sqlite3.Connection, project: str, conversation_id: str) -> tuple[int, int]:
-    """The (created_at, seq) a page after ``conversation_id`` starts from."""
+    """The (created_at, seq) a page after ``conversation_id`` starts from.
+
+    A conversation deleted since the client saw it still marks its place (its tombstone), so a
+    walk through a list that someone edits goes on.
+    """
     row = conn.execute(
         "SELECT created_at, seq FROM conversations WHERE id = ? AND project_id = ?",
         (conversation_id, project),
     ).fetchone()
+    if row is None:
+        row = conn.execute(
+            "SELECT created_at, seq FROM deleted_conversations WHERE id = ? AND project_id = ?",
+            (conversation_id, project),
+        ).fetchone()
     if row is None:
         raise conversation_not_found(conversation_id)
     return int(row[0]), int(row[1])

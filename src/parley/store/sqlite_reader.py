@@ -30,6 +30,8 @@ Connect = Callable[[str], sqlite3.Connection]
 ON_LOOP_BUDGET = 0.02
 # SQLite VM instructions between two progress-handler calls: a keyed read never reaches one.
 _CHECK_EVERY = 1000
+# On a reader thread, less often: each call takes the GIL back from the event loop.
+_THREAD_CHECK_EVERY = 50_000
 _READER_THREADS = 2
 
 
@@ -107,7 +109,7 @@ class Reader:
         if local.conn is None:
             local.conn = self._connect(self._path)
             local.conn.execute("PRAGMA query_only = ON")
-            local.conn.set_progress_handler(self._thread_progress, _CHECK_EVERY)
+            local.conn.set_progress_handler(self._thread_progress, _THREAD_CHECK_EVERY)
             with self._lock:
                 self._thread_conns.append(local.conn)
         conn = local.conn
