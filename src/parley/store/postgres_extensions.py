@@ -100,14 +100,16 @@ def conversations_query(
         sql += f" AND c.updated_at > {arg(times.updated_after)}"
     rest = [pair for pair in dict.fromkeys(metadata[1:]) if pair != metadata[0]]
     if rest:
-        # One count over the candidate's own pairs (at most 16 rows) instead of one EXISTS
-        # per pair: PostgreSQL flattens EXISTS into joins, and planning a 16-way join took
-        # seconds per call (a 16-pair filter on 10,000 conversations ran into the 30 s
-        # statement timeout). One statement shape, whatever the number of pairs.
+        # One count over the candidate's own pairs (at most 16 rows, found by the
+        # conversation index alone) instead of one EXISTS per pair: PostgreSQL flattens
+        # EXISTS into joins, and planning a 16-way join took seconds per call (a 16-pair
+        # filter on 10,000 conversations ran into the 30 s statement timeout). Naming the
+        # project here too would let a fresh, unanalysed table lure the planner into the
+        # primary key, scanning the whole project per candidate: 0.1 s became 30 s.
         keys, values = arg([k for k, _ in rest]), arg([v for _, v in rest])
         sql += (
             " AND (SELECT count(*) FROM conversation_metadata x"
-            " WHERE x.conversation = m.conversation AND x.project_id = $1"
+            " WHERE x.conversation = m.conversation"
             f" AND (x.key, x.value) IN (SELECT * FROM unnest({keys}::bytea[], {values}::bytea[])))"
             f" = {arg(len(rest))}"
         )
