@@ -178,6 +178,11 @@ def test_forms_posted_from_another_origin_are_refused(
     assert refused.status_code == 403 and "parley_session" not in browser.cookies
     cross = {"sec-fetch-site": "cross-site"}
     assert browser.post("/dashboard/login", data={"key": api_key}, headers=cross).status_code == 403
+    sandboxed = {"origin": "null", "sec-fetch-site": "cross-site"}
+    assert (
+        browser.post("/dashboard/login", data={"key": api_key}, headers=sandboxed).status_code
+        == 403
+    )
     own = {"origin": server.url}
     assert browser.post("/dashboard/login", data={"key": api_key}, headers=own).status_code == 303
     token = csrf_of(browser)

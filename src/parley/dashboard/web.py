@@ -142,8 +142,9 @@ async def admit(request: Request, visit: Visit) -> None:
 def check_origin(request: Request) -> None:
     """403 for a form posted from another site's page (sign-in has no CSRF token yet)."""
     origin = request.headers.get("origin")
-    if origin is None:
-        # Browsers send Origin with every POST; without it, trust only what says same-origin.
+    if origin is None or origin == "null":
+        # The pages' no-referrer policy makes browsers send `Origin: null`; then trust only
+        # what Sec-Fetch-Site says is the same origin (a sandboxed frame says cross-site).
         if request.headers.get("sec-fetch-site") in (None, "same-origin", "none"):
             return
     else:
