@@ -224,7 +224,7 @@ _HOT = {
         pg_extensions.conversations_query(
             "p", [(b"topic", b"t7"), (b"a", b"1"), (b"b", b"2")], "asc", TimeFilter(), None
         )[0],
-        "'proj_8', 'topic'::bytea, 't7'::bytea, 0, 0, ARRAY['a'::bytea, 'b'::bytea], "
+        "'proj_8', 'topic'::bytea, 't7'::bytea, 0, 0, 0, ARRAY['a'::bytea, 'b'::bytea], "
         "ARRAY['1'::bytea, '2'::bytea], 2, 21",
     ),
 }
