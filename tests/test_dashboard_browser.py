@@ -173,6 +173,19 @@ def test_sign_in_search_read_edit_fork_export_keys_sign_out(
     assert page.get_by_role("link", name="Remove filter topic=billing").is_visible()
     shoot(page, "conversations-search")
 
+    # Search by text: best matches with their snippets, the matched words marked.
+    page.get_by_label("Search").fill("invoice")
+    page.get_by_role("button", name="Search").click()
+    page.wait_for_selector("mark")
+    assert page.get_by_role("link", name=billing.id).is_visible()
+    assert page.get_by_role("link", name=support.id).count() == 0
+    assert page.locator("mark").first.inner_text().lower() == "invoice"
+    assert page.evaluate("window.pwned") is None  # the stored <script> in the snippet is text
+    shoot(page, "conversations-text")
+    page.get_by_label("Search").fill("topic=billing")
+    page.get_by_role("button", name="Search").click()
+    page.wait_for_selector(".chip")
+
     # The transcript: bubbles by role, stored markup shown as text and never run.
     page.get_by_role("link", name=billing.id).click()
     page.wait_for_selector(".transcript")

@@ -14,7 +14,9 @@ from starlette.responses import Response
 from parley.dashboard import reply, web
 from parley.errors import InvalidRequest, ParleyError
 from parley.metadata import metadata_filter
-from parley.models import TimeFilter
+from parley.api_extensions import MAX_QUERY_LENGTH
+from parley.models import ConversationRecord, TimeFilter
+from parley.search import MARK, decode_cursor, encode_cursor
 
 LIST_PAGE = 25
 # Items per transcript page: a 500-item conversation opens on its first 50, the rest a click
@@ -72,46 +74,81 @@ def _without(raw: str, token: str) -> str:
     return " ".join(word for word in raw.split() if word != token)
 
 
+class Found(msgspec.Struct):
+    """One page of the list: its conversations, the text matches per conversation, more?"""
+
+    records: list[ConversationRecord]
+    snippets: dict[str, list[tuple[str, str]]]
+    next_cursor: dict[str, str] | None
+
+
+async def _find(request: Request, project: str, search: Search, times: TimeFilter) -> Found:
+    store = web.store_of(request)
+    params = request.query_params
+    if search.ids:
+        records = []
+        for conversation_id in search.ids:
+            try:
+                records.append(await store.retrieve_conversation(project, conversation_id))
+            except ParleyError:
+                continue
+        return Found(records, {}, None)
+    if search.words:
+        query = " ".join(search.words)
+        if len(query) > MAX_QUERY_LENGTH:
+            raise InvalidRequest(
+                f"Invalid 'q': the text to search for is {len(query)} characters long; "
+                f"at most {MAX_QUERY_LENGTH}.",
+                param="q",
+            )
+        raw_page = params.get("page")
+        hits, has_more = await store.search_conversations(
+            project,
+            query,
+            metadata=search.metadata,
+            times=times,
+            page=decode_cursor(raw_page) if raw_page else None,
+            limit=LIST_PAGE,
+        )
+        cursor = {"page": encode_cursor(hits[-1].rank, hits[-1].key)} if has_more and hits else None
+        return Found([h.record for h in hits], {h.record.id: h.items for h in hits}, cursor)
+    page = await store.list_conversations(
+        project,
+        metadata=search.metadata,
+        after=params.get("after") or None,
+        limit=LIST_PAGE,
+        order="desc",
+        times=times,
+    )
+    records = page.conversations
+    return Found(
+        records, {}, {"after": records[-1].id} if page.has_more and records else None
+    )
+
+
+def _marked(snippet: str) -> list[tuple[bool, str]]:
+    """A snippet cut at its match marks: (matched?, text) pieces, for <mark> without markup."""
+    return [(index % 2 == 1, piece) for index, piece in enumerate(snippet.split(MARK)) if piece]
+
+
 async def listing(request: Request, visit: web.Visit) -> Response:
-    """The project's conversations, newest first, with the search's chips."""
+    """The project's conversations, newest first (best first for text), with the search's chips."""
     store = web.store_of(request)
     project = visit.session.project
     params = request.query_params
     raw, start, end = params.get("q", ""), params.get("from", ""), params.get("to", "")
     search = parse_search(raw)
-    notice = None
-    rows: list[dict[str, Any]] = []
-    next_url = None
     try:
         # The API's rule: repeats dropped, at most 16 pairs, each checked like metadata.
         search.metadata = metadata_filter(search.metadata, "q")
-        times = _times(start, end)
-        if search.ids:
-            records = []
-            for conversation_id in search.ids:
-                try:
-                    records.append(await store.retrieve_conversation(project, conversation_id))
-                except ParleyError:
-                    continue
-            has_more = False
-        else:
-            page = await store.list_conversations(
-                project,
-                metadata=search.metadata,
-                after=params.get("after") or None,
-                limit=LIST_PAGE,
-                order="desc",
-                times=times,
-            )
-            records, has_more = page.conversations, page.has_more
+        found = await _find(request, project, search, _times(start, end))
     except ParleyError as exc:
         return web.render(
             "list.html", visit, status=exc.status, error=exc.message, q=raw, start=start, end=end
         )
-    if search.words:
-        notice = "Text search is not available on this server: showing every match of the rest."
-    summaries = await store.conversation_summaries(project, [r.id for r in records])
-    for record in records:
+    summaries = await store.conversation_summaries(project, [r.id for r in found.records])
+    rows: list[dict[str, Any]] = []
+    for record in found.records:
         summary = summaries.get(record.id)
         rows.append(
             {
@@ -120,11 +157,16 @@ async def listing(request: Request, visit: web.Visit) -> Response:
                 "updated_at": summary.updated_at if summary else record.created_at,
                 "item_count": summary.item_count if summary else 0,
                 "metadata": msgspec.json.decode(record.metadata),
+                "matches": [
+                    {"item": item_id, "pieces": _marked(snippet)}
+                    for item_id, snippet in found.snippets.get(record.id, [])[:3]
+                ],
             }
         )
-    if has_more and rows:
+    next_url = None
+    if found.next_cursor is not None:
         next_url = "/dashboard?" + urlencode(
-            {"q": raw, "from": start, "to": end, "after": rows[-1]["id"]}
+            {"q": raw, "from": start, "to": end, **found.next_cursor}
         )
     chips = [
         {"label": token, "remove": "/dashboard?" + urlencode({"q": _without(raw, token)})}
@@ -138,9 +180,9 @@ async def listing(request: Request, visit: web.Visit) -> Response:
         start=start,
         end=end,
         chips=chips,
-        notice=notice,
+        text=bool(search.words),
         next_url=next_url,
-        first_page=bool(params.get("after")),
+        first_page=bool(params.get("after") or params.get("page")),
     )
 
 
