@@ -186,17 +186,20 @@ def main() -> None:
     )
     args = parser.parse_args()
     upstream_process, upstream = start_upstream()
-    folder = Path(tempfile.mkdtemp(prefix="parley-bench-responses-"))
-    database = args.database or str(folder / "parley.db")
-    parley = bench_server.start(
-        database, folder / "server.log", api_key=KEY, extra_args=["--upstream", upstream]
-    )
     rounds = []
     try:
-        for _ in range(args.rounds):
-            rounds.append(run_round(upstream, parley, args.calls))
+        folder = Path(tempfile.mkdtemp(prefix="parley-bench-responses-"))
+        database = args.database or str(folder / "parley.db")
+        parley = bench_server.start(
+            database, folder / "server.log", api_key=KEY, extra_args=["--upstream", upstream]
+        )
+        try:
+            for _ in range(args.rounds):
+                rounds.append(run_round(upstream, parley, args.calls))
+        finally:
+            parley.stop()
     finally:
-        parley.stop()
+        # Whatever failed, the upstream process must not outlive the benchmark.
         upstream_process.terminate()
         upstream_process.wait()
     report: dict[str, Any] = {
