@@ -11,10 +11,10 @@ import msgspec
 from starlette.requests import Request
 from starlette.responses import Response
 
+from parley.api_extensions import MAX_QUERY_LENGTH
 from parley.dashboard import reply, web
 from parley.errors import InvalidRequest, ParleyError
 from parley.metadata import metadata_filter
-from parley.api_extensions import MAX_QUERY_LENGTH
 from parley.models import ConversationRecord, TimeFilter
 from parley.search import MARK, decode_cursor, encode_cursor
 
@@ -121,9 +121,7 @@ async def _find(request: Request, project: str, search: Search, times: TimeFilte
         times=times,
     )
     records = page.conversations
-    return Found(
-        records, {}, {"after": records[-1].id} if page.has_more and records else None
-    )
+    return Found(records, {}, {"after": records[-1].id} if page.has_more and records else None)
 
 
 def _marked(snippet: str) -> list[tuple[bool, str]]:
