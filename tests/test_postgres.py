@@ -20,7 +20,7 @@ import pytest
 from parley.cli import migrate as migrate_cli
 from parley.errors import ServiceUnavailable
 from parley.models import NewItem, TimeFilter
-from parley.store import open_store, postgres
+from parley.store import open_store, postgres, postgres_sql
 from parley.store import postgres_extensions as pg_extensions
 from parley.store.sqlite import migrations
 from tests.conftest import (
@@ -174,25 +174,28 @@ _POPULATE = [
 ]
 
 _HOT = {
-    "project_for_key": (postgres.SQL_PROJECT_FOR_KEY, "'\\x00'::bytea"),
-    "retrieve_conversation": (postgres.SQL_RETRIEVE_CONVERSATION, "'conv_7', 'proj_8'"),
-    "update_conversation": (postgres.SQL_UPDATE_CONVERSATION, "'conv_7', 'proj_8', '{}'::bytea, 1"),
+    "project_for_key": (postgres_sql.SQL_PROJECT_FOR_KEY, "'\\x00'::bytea"),
+    "retrieve_conversation": (postgres_sql.SQL_RETRIEVE_CONVERSATION, "'conv_7', 'proj_8'"),
+    "update_conversation": (
+        postgres_sql.SQL_UPDATE_CONVERSATION,
+        "'conv_7', 'proj_8', '{}'::bytea, 1",
+    ),
     "reindex_metadata": (
-        postgres.SQL_REINDEX_METADATA,
+        postgres_sql.SQL_REINDEX_METADATA,
         "7, 'proj_8', ARRAY['a'::bytea], ARRAY['b'::bytea], 1",
     ),
     "create_items": (
-        postgres.SQL_CREATE_ITEMS,
+        postgres_sql.SQL_CREATE_ITEMS,
         "'conv_7', 'proj_8', ARRAY['msg_x'], ARRAY['message'], ARRAY['{}'::bytea], 1, "
         "ARRAY['hello']",
     ),
-    "page_anchor": (postgres.SQL_PAGE_ANCHOR, "'conv_7', 'proj_8', 'msg_7_3'"),
-    "page_asc": (postgres.SQL_PAGE_ASC, "7, 'proj_8', 3, 21"),
-    "page_desc": (postgres.SQL_PAGE_DESC, "7, 'proj_8', 3, 21"),
-    "retrieve_item": (postgres.SQL_RETRIEVE_ITEM, "'conv_7', 'proj_8', 'msg_7_3'"),
-    "delete_item": (postgres.SQL_DELETE_ITEM, "'conv_7', 'proj_8', 'msg_7_3', 1"),
-    "delete_conversation": (postgres.SQL_DELETE_CONVERSATION, "'conv_7', 'proj_8'"),
-    "find_item": (postgres.SQL_FIND_ITEM, "'msg_7_3', 'proj_8'"),
+    "page_anchor": (postgres_sql.SQL_PAGE_ANCHOR, "'conv_7', 'proj_8', 'msg_7_3'"),
+    "page_asc": (postgres_sql.SQL_PAGE_ASC, "7, 'proj_8', 3, 21"),
+    "page_desc": (postgres_sql.SQL_PAGE_DESC, "7, 'proj_8', 3, 21"),
+    "retrieve_item": (postgres_sql.SQL_RETRIEVE_ITEM, "'conv_7', 'proj_8', 'msg_7_3'"),
+    "delete_item": (postgres_sql.SQL_DELETE_ITEM, "'conv_7', 'proj_8', 'msg_7_3', 1"),
+    "delete_conversation": (postgres_sql.SQL_DELETE_CONVERSATION, "'conv_7', 'proj_8'"),
+    "find_item": (postgres_sql.SQL_FIND_ITEM, "'msg_7_3', 'proj_8'"),
     "list_conversations": (
         pg_extensions.conversations_query("p", [], "desc", TimeFilter(), None)[0],
         "'proj_8', 4611686018427387904, 4611686018427387904, 4611686018427387904, 21",

@@ -1,0 +1,165 @@
+"""The PostgreSQL store's pool and the helpers its statements share.
+
+:class:`parley.store.postgres.PostgresStore` is built on this class; the methods of each part
+of the contract (``postgres_keys``, ``postgres_features``, ``postgres_responses``) reach the
+database only through ``_conn`` and ``_fetchrow`` here.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from typing import Any
+
+import asyncpg
+import msgspec
+
+from parley.errors import InvalidRequest
+from parley.models import NewItem
+from parley.ratelimit import PostgresRateLimiter, RateLimiter
+from parley.search import item_text
+from parley.settings import DEFAULTS
+from parley.store.migrations import SchemaTooNew, check_version, migrations
+from parley.store.postgres_schema import migrate, schema_version, translated
+from parley.store.postgres_sql import SQL_RETRIEVE_CONVERSATION
+from parley.store.shared import repeated_item
+
+LAST = 1 << 62
+
+
+class _Connection(asyncpg.Connection):  # type: ignore[misc]
+    """A pooled connection handed back without asyncpg's reset query.
+
+    parley keeps no session state (no SET, LISTEN, cursors or session locks; transactions
+    always end in their block), so the reset would only cost a round trip per request. An
+    open transaction is still rolled back by the pool whatever this returns.
+    """
+
+    def get_reset_query(self) -> str:
+        return ""
+
+
+class PostgresCore:
+    """Opens, closes and lends out the PostgreSQL store's pooled connections."""
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        pool_size: int = DEFAULTS.postgres.pool_size,
+        statement_timeout: float = DEFAULTS.statement_timeout,
+        connect_timeout: float = 5.0,
+        migrate: bool = True,
+    ) -> None:
+        if pool_size < 1:
+            raise ValueError("pool_size must be at least 1")
+        self.url = url
+        self.pool_size = pool_size
+        self.statement_timeout = statement_timeout
+        self.connect_timeout = connect_timeout
+        self._migrate = migrate
+        self._pool: Any = None
+
+    async def open(self) -> None:
+        if self._migrate:
+            await migrate(self.url)
+        settings = {"application_name": "parley"}
+        if self.statement_timeout > 0:
+            settings["statement_timeout"] = str(int(self.statement_timeout * 1000))
+        async with translated():
+            self._pool = await asyncpg.create_pool(
+                self.url,
+                # No floor: asyncpg would keep re-dialling a down database in the background
+                # and log a traceback per attempt; connections open on demand instead.
+                min_size=0,
+                max_size=self.pool_size,
+                timeout=self.connect_timeout,
+                # A client-side bound too, for a network that swallows packets silently.
+                command_timeout=self.statement_timeout + 5 if self.statement_timeout > 0 else None,
+                server_settings=settings,
+                connection_class=_Connection,
+            )
+        if not self._migrate:
+            try:
+                await self._check_schema()
+            except BaseException:
+                await self.close()
+                raise
+
+    async def _check_schema(self) -> None:
+        known = migrations("postgres")
+        newest = known[-1][0] if known else 0
+        async with self._conn() as conn:
+            version = await schema_version(conn)
+        check_version("the PostgreSQL database", version, newest)
+        if version < newest:
+            raise SchemaTooNew(
+                f"the PostgreSQL database has schema version {version}; this parley needs "
+                f"{newest}. Run `parley migrate --database ...` first."
+            )
+
+    async def close(self) -> None:
+        pool, self._pool = self._pool, None
+        if pool is None:
+            return
+        try:
+            await asyncio.wait_for(pool.close(), timeout=10)
+        except (TimeoutError, OSError, asyncpg.PostgresError, asyncpg.InterfaceError):
+            pool.terminate()
+
+    def rate_limiter(self, rate: float, burst: int) -> RateLimiter:
+        # Every server process shares the buckets through one table. The pool exists only
+        # once the store is open, so it is looked up per call.
+        return PostgresRateLimiter(lambda: self._pool, rate, burst)
+
+    def pool_stats(self) -> tuple[int, int, int]:
+        """The pool's (open, idle, maximum) connections, for metrics."""
+        pool = self._pool
+        if pool is None:
+            return 0, 0, self.pool_size
+        return int(pool.get_size()), int(pool.get_idle_size()), self.pool_size
+
+    @contextlib.asynccontextmanager
+    async def _conn(self) -> AsyncIterator[Any]:
+        if self._pool is None:
+            raise RuntimeError("the store is not open")
+        async with translated(self.statement_timeout), self._pool.acquire() as conn:
+            yield conn
+
+    async def _fetchrow(self, sql: str, *args: Any) -> Any:
+        async with self._conn() as conn:
+            return await conn.fetchrow(sql, *args)
+
+    async def _conversation_exists(self, conn: Any, project: str, conversation_id: str) -> bool:
+        row = await conn.fetchrow(SQL_RETRIEVE_CONVERSATION, conversation_id, project)
+        return row is not None
+
+
+def metadata_pairs(metadata: bytes) -> tuple[list[bytes], list[bytes]]:
+    pairs: dict[str, str] = msgspec.json.decode(metadata)
+    return [utf8(key) for key in pairs], [utf8(value) for value in pairs.values()]
+
+
+def item_texts(items: list[NewItem]) -> list[str | None]:
+    # Written by the statement that stores the items: the index is never behind them.
+    return [item_text(item.data) or None for item in items]
+
+
+def utf8(text: str) -> bytes:
+    # surrogatepass: JSON may carry a lone surrogate escape; it must index, not crash.
+    return text.encode("utf-8", "surrogatepass")
+
+
+def duplicate_error(items: list[NewItem], taken: set[str]) -> InvalidRequest:
+    repeated = repeated_item(items, taken)
+    if repeated is not None:
+        return repeated
+    return InvalidRequest("The items could not be stored: an id is already in use.")
+
+
+def duplicate_in_call(items: list[NewItem], exc: Exception) -> Exception:
+    # A new conversation holds no items yet: only ids repeated within the call can collide.
+    if getattr(exc, "constraint_name", None) == "items_by_conversation_id":
+        return duplicate_error(items, set())
+    return exc

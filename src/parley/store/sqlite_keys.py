@@ -1,0 +1,134 @@
+"""SQLite store methods for projects, API keys and the dashboard's sessions and summaries."""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+
+from parley.errors import KeyExists
+from parley.models import ApiKeyInfo, ConversationSummary, DashboardSession
+from parley.store import sqlite_dashboard as dashboard
+from parley.store import sqlite_ops as ops
+from parley.store.sqlite_core import SQLiteCore
+
+
+class SQLiteKeys(SQLiteCore):
+    """Projects, API keys and dashboard sessions of :class:`parley.store.sqlite.SQLiteStore`."""
+
+    async def ensure_project(self, name: str) -> str:
+        def op(conn: sqlite3.Connection) -> str:
+            return ops.ensure_project(conn, name)
+
+        return await self._write(op)
+
+    async def add_api_key(
+        self, *, key_id: str, project: str, name: str, hint: str, key_hash: bytes
+    ) -> ApiKeyInfo:
+        now = int(time.time())
+
+        def op(conn: sqlite3.Connection) -> ApiKeyInfo:
+            project_id = ops.ensure_project(conn, project)
+            inserted = conn.execute(
+                "INSERT INTO api_keys (id, project_id, name, hint, key_hash, created_at) "
+                "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (key_hash) DO NOTHING",
+                (key_id, project_id, name, hint, key_hash, now),
+            )
+            if inserted.rowcount == 0:
+                raise _key_exists()
+            return ApiKeyInfo(key_id, project, name, hint, now)
+
+        return await self._write(op)
+
+    async def project_for_key(self, key_hash: bytes) -> str | None:
+        # Keys are checked outside the shared snapshot, on a connection of their own that
+        # sees every commit at once: a key minted or revoked by `parley keys` in another
+        # process counts from the next request, not from the next snapshot.
+        conn = self._auth
+        if conn is None:
+            raise RuntimeError("the store is not open")
+
+        def op(conn: sqlite3.Connection) -> str | None:
+            row = conn.execute(
+                "SELECT project_id FROM api_keys WHERE key_hash = ? AND revoked_at IS NULL",
+                (key_hash,),
+            ).fetchone()
+            return None if row is None else str(row[0])
+
+        return await self._reads.run(op, conn, _nothing)
+
+    async def list_api_keys(self) -> list[ApiKeyInfo]:
+        def op(conn: sqlite3.Connection) -> list[ApiKeyInfo]:
+            rows = conn.execute(
+                "SELECT k.id, p.name, k.name, k.hint, k.created_at, k.revoked_at, k.last_used_at "
+                "FROM api_keys k JOIN projects p ON p.id = k.project_id "
+                "ORDER BY k.created_at DESC, k.id DESC"
+            ).fetchall()
+            return [ApiKeyInfo(*row) for row in rows]
+
+        return await self._read_op(op)
+
+    async def revoke_api_key(self, key_id: str) -> bool:
+        now = int(time.time())
+
+        def op(conn: sqlite3.Connection) -> bool:
+            cursor = conn.execute(
+                "UPDATE api_keys SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL",
+                (now, key_id),
+            )
+            dashboard.end_key_sessions(conn, key_id)
+            return cursor.rowcount > 0
+
+        return await self._write(op)
+
+    async def count_api_keys(self) -> int:
+        def op(conn: sqlite3.Connection) -> int:
+            return int(conn.execute("SELECT count(*) FROM api_keys").fetchone()[0])
+
+        return await self._read_op(op)
+
+    async def touch_api_key(self, key_hash: bytes, when: int) -> None:
+        await self._write(lambda conn: dashboard.touch_key(conn, key_hash, when), isolated=False)
+
+    async def create_session(
+        self, *, key_hash: bytes, token_hash: bytes, created_at: int, expires_at: int
+    ) -> DashboardSession | None:
+        def op(conn: sqlite3.Connection) -> DashboardSession | None:
+            return dashboard.create_session(conn, key_hash, token_hash, created_at, expires_at)
+
+        return await self._write(op)
+
+    async def find_session(self, token_hash: bytes, now: int) -> DashboardSession | None:
+        # On the key connection, like project_for_key: a revoke by `parley keys` in another
+        # process ends the session on the next request.
+        conn = self._auth
+        if conn is None:
+            raise RuntimeError("the store is not open")
+        return await self._reads.run(
+            lambda c: dashboard.find_session(c, token_hash, now), conn, _nothing
+        )
+
+    async def end_session(self, token_hash: bytes) -> None:
+        await self._write(lambda conn: dashboard.end_session(conn, token_hash), isolated=False)
+
+    async def conversation_summaries(
+        self, project: str, conversation_ids: list[str]
+    ) -> dict[str, ConversationSummary]:
+        return await self._read_op(
+            lambda conn: dashboard.summaries(conn, project, conversation_ids)
+        )
+
+    async def conversation_project(self, conversation_id: str) -> str | None:
+        row = self._reader.execute(
+            "SELECT p.name FROM conversations c JOIN projects p ON p.id = c.project_id "
+            "WHERE c.id = ?",
+            (conversation_id,),
+        ).fetchone()
+        return None if row is None else str(row[0])
+
+
+def _key_exists() -> KeyExists:
+    return KeyExists("An API key with this value is registered already.", code="key_exists")
+
+
+def _nothing() -> None:
+    return None
