@@ -215,7 +215,8 @@ async def _copy_batch(
                 records=pairs,
                 columns=["project_id", "key", "value", "conversation", "created_at"],
             )
-        # Source item order (seq) is kept, so positions and "newest item" both carry over.
+        # Items go in their creation order (created_at, then row key: SQLite's keys run by
+        # conversation and position), so positions and "newest item" both carry over.
         by_source = {row[0]: target_seq[row[1]] for row in fresh}
         marks = ",".join("?" * len(by_source))
         items = [
@@ -230,7 +231,7 @@ async def _copy_batch(
             )
             for conversation, position, item_id, item_type, created_at, data in source.execute(
                 "SELECT conversation, position, id, type, created_at, data FROM items "
-                f"WHERE conversation IN ({marks}) ORDER BY seq",
+                f"WHERE conversation IN ({marks}) ORDER BY created_at, seq",
                 list(by_source),
             )
         ]
