@@ -27,10 +27,12 @@ from parley.store import postgres_extensions as extensions
 from parley.store.base import Order
 from parley.store.postgres_core import (
     LAST,
-    duplicate_error,
+    append_items,
+    conversation_exists,
     duplicate_in_call,
-    item_texts,
+    insert_conversation,
     metadata_pairs,
+    taken_error,
     utf8,
 )
 from parley.store.postgres_features import PostgresFeatures
@@ -44,8 +46,6 @@ from parley.store.postgres_schema import (
     schema_version,
 )
 from parley.store.postgres_sql import (
-    SQL_CREATE_CONVERSATION,
-    SQL_CREATE_ITEMS,
     SQL_DELETE_CONVERSATION,
     SQL_DELETE_ITEM,
     SQL_FIND_ITEM,
@@ -55,7 +55,6 @@ from parley.store.postgres_sql import (
     SQL_REINDEX_METADATA,
     SQL_RETRIEVE_CONVERSATION,
     SQL_RETRIEVE_ITEM,
-    SQL_TAKEN_IDS,
     SQL_UPDATE_CONVERSATION,
 )
 
@@ -75,17 +74,8 @@ class PostgresStore(PostgresKeys, PostgresFeatures, PostgresResponses):
     ) -> ConversationRecord:
         async with self._conn() as conn:
             try:
-                await conn.execute(
-                    SQL_CREATE_CONVERSATION,
-                    conversation_id,
-                    project,
-                    created_at,
-                    metadata,
-                    [item.id for item in items],
-                    [item.type for item in items],
-                    [item.data for item in items],
-                    *metadata_pairs(metadata),
-                    item_texts(items),
+                await insert_conversation(
+                    conn, project, conversation_id, created_at, metadata, items
                 )
             except asyncpg.UniqueViolationError as exc:
                 raise duplicate_in_call(items, exc) from None
@@ -146,28 +136,10 @@ class PostgresStore(PostgresKeys, PostgresFeatures, PostgresResponses):
         self, project: str, conversation_id: str, items: list[NewItem], created_at: int
     ) -> None:
         async with self._conn() as conn:
-            if not items:
-                if not await self._conversation_exists(conn, project, conversation_id):
-                    raise conversation_not_found(conversation_id)
-                return
             try:
-                status: str = await conn.execute(
-                    SQL_CREATE_ITEMS,
-                    conversation_id,
-                    project,
-                    [item.id for item in items],
-                    [item.type for item in items],
-                    [item.data for item in items],
-                    created_at,
-                    item_texts(items),
-                )
+                await append_items(conn, project, conversation_id, items, created_at)
             except asyncpg.UniqueViolationError:
-                taken = await conn.fetch(
-                    SQL_TAKEN_IDS, conversation_id, project, [item.id for item in items]
-                )
-                raise duplicate_error(items, {row[0] for row in taken}) from None
-        if status.endswith(" 0"):
-            raise conversation_not_found(conversation_id)
+                raise await taken_error(conn, project, conversation_id, items) from None
 
     async def list_items(
         self,
@@ -198,7 +170,7 @@ class PostgresStore(PostgresKeys, PostgresFeatures, PostgresResponses):
         async with self._conn() as conn:
             row = await conn.fetchrow(SQL_RETRIEVE_ITEM, conversation_id, project, item_id)
             if row is None:
-                if not await self._conversation_exists(conn, project, conversation_id):
+                if not await conversation_exists(conn, project, conversation_id):
                     raise conversation_not_found(conversation_id)
                 raise item_not_found(item_id)
         return bytes(row[0])
@@ -211,7 +183,7 @@ class PostgresStore(PostgresKeys, PostgresFeatures, PostgresResponses):
                 SQL_DELETE_ITEM, conversation_id, project, item_id, int(time.time())
             )
             if row is None:
-                if not await self._conversation_exists(conn, project, conversation_id):
+                if not await conversation_exists(conn, project, conversation_id):
                     raise conversation_not_found(conversation_id)
                 raise item_not_found(item_id)
         return ConversationRecord(conversation_id, row[0], bytes(row[1]))

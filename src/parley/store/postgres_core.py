@@ -15,14 +15,19 @@ from typing import Any
 import asyncpg
 import msgspec
 
-from parley.errors import InvalidRequest
+from parley.errors import InvalidRequest, conversation_not_found
 from parley.models import NewItem
 from parley.ratelimit import PostgresRateLimiter, RateLimiter
 from parley.search import item_text
 from parley.settings import DEFAULTS
 from parley.store.migrations import SchemaTooNew, check_version, migrations
 from parley.store.postgres_schema import migrate, schema_version, translated
-from parley.store.postgres_sql import SQL_RETRIEVE_CONVERSATION
+from parley.store.postgres_sql import (
+    SQL_CREATE_CONVERSATION,
+    SQL_CREATE_ITEMS,
+    SQL_RETRIEVE_CONVERSATION,
+    SQL_TAKEN_IDS,
+)
 from parley.store.shared import repeated_item
 
 LAST = 1 << 62
@@ -131,14 +136,72 @@ class PostgresCore:
         async with self._conn() as conn:
             return await conn.fetchrow(sql, *args)
 
-    async def _conversation_exists(self, conn: Any, project: str, conversation_id: str) -> bool:
-        row = await conn.fetchrow(SQL_RETRIEVE_CONVERSATION, conversation_id, project)
-        return row is not None
+
+async def conversation_exists(conn: Any, project: str, conversation_id: str) -> bool:
+    """Whether the project holds the conversation."""
+    row = await conn.fetchrow(SQL_RETRIEVE_CONVERSATION, conversation_id, project)
+    return row is not None
+
+
+async def insert_conversation(
+    conn: Any,
+    project: str,
+    conversation_id: str,
+    created_at: int,
+    metadata: bytes,
+    items: list[NewItem],
+) -> None:
+    """Insert a conversation, its metadata index and its items in one statement."""
+    await conn.execute(
+        SQL_CREATE_CONVERSATION,
+        conversation_id,
+        project,
+        created_at,
+        metadata,
+        *item_columns(items),
+        *metadata_pairs(metadata),
+        item_texts(items),
+    )
+
+
+async def append_items(
+    conn: Any, project: str, conversation_id: str, items: list[NewItem], created_at: int
+) -> None:
+    """Append ``items`` at the end of a project's conversation; 404 when it has none."""
+    if not items:
+        if not await conversation_exists(conn, project, conversation_id):
+            raise conversation_not_found(conversation_id)
+        return
+    # The statement takes the conversation's row lock: concurrent appends each land
+    # adjacent, in order.
+    status: str = await conn.execute(
+        SQL_CREATE_ITEMS,
+        conversation_id,
+        project,
+        *item_columns(items),
+        created_at,
+        item_texts(items),
+    )
+    if status.endswith(" 0"):
+        raise conversation_not_found(conversation_id)
+
+
+async def taken_error(
+    conn: Any, project: str, conversation_id: str | None, items: list[NewItem]
+) -> InvalidRequest:
+    """The error for an append that hit an id the conversation already holds."""
+    taken = await conn.fetch(SQL_TAKEN_IDS, conversation_id, project, [item.id for item in items])
+    return duplicate_error(items, {row[0] for row in taken})
 
 
 def metadata_pairs(metadata: bytes) -> tuple[list[bytes], list[bytes]]:
     pairs: dict[str, str] = msgspec.json.decode(metadata)
     return [utf8(key) for key in pairs], [utf8(value) for value in pairs.values()]
+
+
+def item_columns(items: list[NewItem]) -> tuple[list[str], list[str], list[bytes]]:
+    """The items' ids, types and bodies as three arrays, for the insert statements."""
+    return [item.id for item in items], [item.type for item in items], [item.data for item in items]
 
 
 def item_texts(items: list[NewItem]) -> list[str | None]:

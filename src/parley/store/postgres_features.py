@@ -7,8 +7,7 @@ from parley.models import ConversationRecord, ProjectInfo, SearchRow, TimeFilter
 from parley.search import MAX_ITEMS_PER_HIT
 from parley.store import postgres_extensions as extensions
 from parley.store import shared
-from parley.store.postgres_core import LAST, PostgresCore, item_texts, metadata_pairs, utf8
-from parley.store.postgres_sql import SQL_CREATE_CONVERSATION
+from parley.store.postgres_core import LAST, PostgresCore, insert_conversation, utf8
 
 
 class PostgresFeatures(PostgresCore):
@@ -38,18 +37,7 @@ class PostgresFeatures(PostgresCore):
             rows = await conn.fetch(extensions.SQL_FORK_ITEMS, seq, last)
             items = shared.renewed([bytes(row[0]) for row in rows])
             kept = bytes(source_metadata) if metadata is None else metadata
-            await conn.execute(
-                SQL_CREATE_CONVERSATION,
-                new_id,
-                project,
-                created_at,
-                kept,
-                [item.id for item in items],
-                [item.type for item in items],
-                [item.data for item in items],
-                *metadata_pairs(kept),
-                item_texts(items),
-            )
+            await insert_conversation(conn, project, new_id, created_at, kept, items)
         return ConversationRecord(new_id, created_at, kept)
 
     async def set_retention(self, name: str, seconds: int | None) -> bool:

@@ -141,18 +141,7 @@ class SQLiteStore(SQLiteKeys, SQLiteFeatures, SQLiteResponses):
         self, project: str, conversation_id: str, items: list[NewItem], created_at: int
     ) -> None:
         def op(conn: sqlite3.Connection) -> None:
-            # The position counter is read and advanced inside the write transaction: appends
-            # are serialised here, so one call's items stay adjacent and in order.
-            row = conn.execute(
-                "UPDATE conversations SET next_position = next_position + ?, "
-                "item_count = item_count + ?, updated_at = ? "
-                "WHERE id = ? AND project_id = ? RETURNING seq, next_position",
-                (len(items), len(items), created_at, conversation_id, project),
-            ).fetchone()
-            if row is None:
-                raise conversation_not_found(conversation_id)
-            seq, next_position = row
-            ops.insert_items(conn, seq, next_position - len(items), items, created_at)
+            ops.append_items(conn, project, conversation_id, items, created_at)
 
         await self._write(op)
 

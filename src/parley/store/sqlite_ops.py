@@ -60,6 +60,29 @@ def insert_conversation(
     return seq
 
 
+def append_items(
+    conn: sqlite3.Connection,
+    project: str,
+    conversation_id: str,
+    items: list[NewItem],
+    created_at: int,
+) -> None:
+    """Append ``items`` at the end of a project's conversation; 404 when it has none."""
+    # The position counter is read and advanced inside the write transaction: appends are
+    # serialised here, so one call's items stay adjacent and in order.
+    row = conn.execute(
+        "UPDATE conversations SET next_position = next_position + ?, "
+        "item_count = item_count + ?, updated_at = ? "
+        "WHERE id = ? AND project_id = ? RETURNING seq, next_position",
+        (len(items), len(items), created_at, conversation_id, project),
+    ).fetchone()
+    if row is None:
+        raise conversation_not_found(conversation_id)
+    seq, next_position = row
+    if items:
+        insert_items(conn, seq, next_position - len(items), items, created_at)
+
+
 def index_metadata(
     conn: sqlite3.Connection, project: str, seq: int, metadata: bytes, created_at: int
 ) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sqlite3
 
-from parley.errors import conversation_not_found, response_not_found
+from parley.errors import response_not_found
 from parley.models import NewItem, ResponseRecord
 from parley.store import sqlite_ops as ops
 from parley.store.sqlite_core import SQLiteCore
@@ -24,17 +24,7 @@ class SQLiteResponses(SQLiteCore):
         def op(conn: sqlite3.Connection) -> None:
             if conversation_id is not None:
                 # The same serialised append as create_items: the turn's items stay adjacent.
-                row = conn.execute(
-                    "UPDATE conversations SET next_position = next_position + ?, "
-                    "item_count = item_count + ?, updated_at = ? "
-                    "WHERE id = ? AND project_id = ? RETURNING seq, next_position",
-                    (len(items), len(items), created_at, conversation_id, project),
-                ).fetchone()
-                if row is None:
-                    raise conversation_not_found(conversation_id)
-                seq, next_position = row
-                if items:
-                    ops.insert_items(conn, seq, next_position - len(items), items, created_at)
+                ops.append_items(conn, project, conversation_id, items, created_at)
             if response is not None:
                 conn.execute(
                     "INSERT INTO responses (id, project_id, created_at, previous_response_id, "
