@@ -17,10 +17,9 @@ import asyncpg
 import httpx
 import pytest
 
-from parley.cli import migrate as migrate_cli
 from parley.errors import ServiceUnavailable
 from parley.models import NewItem, TimeFilter
-from parley.store import open_store, postgres, postgres_sql
+from parley.store import open_store, postgres, postgres_sql, sqlite_to_postgres
 from parley.store import postgres_extensions as pg_extensions
 from parley.store.sqlite import migrations
 from tests.conftest import (
@@ -512,11 +511,11 @@ def test_migrate_data_copies_sqlite_losslessly_and_resumes(
             raise Interrupted
 
     # A first run dies after two batches...
-    monkeypatch.setattr(migrate_cli, "BATCH_ITEMS", 5)
+    monkeypatch.setattr(sqlite_to_postgres, "BATCH_ITEMS", 5)
     reader = sqlite3.connect(f"file:{source}?mode=ro", uri=True)
     try:
         with pytest.raises(Interrupted):
-            asyncio.run(migrate_cli.copy_store(reader, database, advance))
+            asyncio.run(sqlite_to_postgres.copy_store(reader, database, advance))
     finally:
         reader.close()
     partial = _dump_postgres(database)
