@@ -65,10 +65,10 @@ def test_messages_as_n8n_workflow_mappings(node: Node) -> None:
 
 def test_items_operations(node: Node) -> None:
     conv = node.create()["id"]
-    added = node.add_items(conv, [("user", "one"), {"role": "assistant", "content": "two"}])
+    added = node.create_items(conv, [("user", "one"), {"role": "assistant", "content": "two"}])
     assert [i["role"] for i in added["data"]] == ["user", "assistant"]
     for n in range(3):  # 3 × 20 more, so listing has to follow pages
-        node.add_items(conv, [("user", f"bulk {n}-{k}") for k in range(20)])
+        node.create_items(conv, [("user", f"bulk {n}-{k}") for k in range(20)])
     everything = node.list_items(conv, order="asc", page_size=7)
     assert len(everything["data"]) == 62 and everything["has_more"] is False
     texts = [i["content"][0]["text"] for i in everything["data"]]
@@ -78,11 +78,11 @@ def test_items_operations(node: Node) -> None:
         f"bulk 2-{k}" for k in (19, 18, 17, 16, 15)
     ]
     first = added["data"][0]
-    assert node.get_item(conv, first["id"]) == first
+    assert node.retrieve_item(conv, first["id"]) == first
     after = node.delete_item(conv, first["id"])
     assert after["id"] == conv and after["object"] == "conversation"
     with pytest.raises(NodeError) as info:
-        node.get_item(conv, first["id"])
+        node.retrieve_item(conv, first["id"])
     assert info.value.http_code == 404
     assert f"no such item '{first['id']}' in conversation '{conv}'" in info.value.explain()
 

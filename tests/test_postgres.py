@@ -437,7 +437,7 @@ async def _fill_sqlite(path: str) -> None:
             pid = await store.ensure_project(project)
             await store.add_api_key(
                 key_id=f"key_{project}",
-                project=project,
+                project_name=project,
                 name=project,
                 hint="sk-…0000",
                 key_hash=project.encode() * 4,

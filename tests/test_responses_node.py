@@ -13,9 +13,9 @@ import pytest
 from click.testing import CliRunner, Result
 
 from parley.cli import main
-from parley.client import ValidationError
 from parley.credentials import Credential
 from parley.node import Node, message_model_body
+from parley.sdk import ValidationError
 from tests.conftest import LiveServer
 from tests.upstream import FakeUpstream, Reply
 

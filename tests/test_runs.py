@@ -12,12 +12,12 @@ from typing import Any
 
 import pytest
 
-from parley.client import NodeError
 from parley.credentials import Credential
 from parley.expressions import resolve
 from parley.node import Node
 from parley.runs import InputError, RunStopped, read_items, run_items
 from parley.runs import parse_rows as parse_items
+from parley.sdk import NodeError
 from tests.conftest import LiveServer
 
 

@@ -300,11 +300,11 @@ async def test_list_conversations_keyset_and_metadata(store: Store) -> None:
 async def test_keys_resolve_to_their_project_until_revoked(store: Store) -> None:
     assert await store.count_api_keys() == 0
     info = await store.add_api_key(
-        key_id="key_1", project="acme", name="ci", hint="sk-…abcd", key_hash=b"h1" * 16
+        key_id="key_1", project_name="acme", name="ci", hint="sk-…abcd", key_hash=b"h1" * 16
     )
-    assert (info.id, info.project, info.name, info.hint) == ("key_1", "acme", "ci", "sk-…abcd")
+    assert (info.id, info.project_name, info.name, info.hint) == ("key_1", "acme", "ci", "sk-…abcd")
     await store.add_api_key(
-        key_id="key_2", project="acme", name="", hint="sk-…efgh", key_hash=b"h2" * 16
+        key_id="key_2", project_name="acme", name="", hint="sk-…efgh", key_hash=b"h2" * 16
     )
     acme = await store.ensure_project("acme")
     assert await store.ensure_project("acme") == acme
@@ -318,7 +318,7 @@ async def test_keys_resolve_to_their_project_until_revoked(store: Store) -> None
     listed = {key.id: key for key in await store.list_api_keys()}
     assert set(listed) == {"key_1", "key_2"} and await store.count_api_keys() == 2
     assert listed["key_1"].revoked_at is not None and listed["key_2"].revoked_at is None
-    assert listed["key_1"].project == "acme"
+    assert listed["key_1"].project_name == "acme"
 
 
 @contract
@@ -417,8 +417,8 @@ async def test_where_a_conversation_lives(store: Store) -> None:
     acme = await store.ensure_project("acme")
     other = await store.ensure_project("other")
     await store.create_conversation(other, "conv_lives_in_other", 1, b"{}", [])
-    assert await store.conversation_project("conv_lives_in_other") == "other"
-    assert await store.conversation_project("conv_nowhere") is None
+    assert await store.conversation_project_name("conv_lives_in_other") == "other"
+    assert await store.conversation_project_name("conv_nowhere") is None
     with pytest.raises(NotFound):  # the API's scoped look-up is unchanged
         await store.retrieve_conversation(acme, "conv_lives_in_other")
 

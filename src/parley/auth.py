@@ -41,13 +41,14 @@ def key_hint(key: str) -> str:
 
 
 async def create_key(
-    store: Store, project: str = DEFAULT_PROJECT, name: str = "", key: str | None = None
+    store: Store, project_name: str = DEFAULT_PROJECT, name: str = "", key: str | None = None
 ) -> tuple[str, ApiKeyInfo]:
-    """Mint (or register the given) key for ``project``; return the plain key and its record."""
+    """Mint (or register the given) key for the project called ``project_name``; return the
+    plain key and its record."""
     plain = key if key is not None else ids.api_key()
     info = await store.add_api_key(
         key_id=ids.new_id("key_"),
-        project=project,
+        project_name=project_name,
         name=name,
         hint=key_hint(plain),
         key_hash=hash_key(plain),
@@ -55,8 +56,9 @@ async def create_key(
     return plain, info
 
 
-async def ensure_key(store: Store, key: str, project: str = DEFAULT_PROJECT) -> bool:
-    """Register ``key`` for ``project`` unless it is already active; True if it was added.
+async def ensure_key(store: Store, key: str, project_name: str = DEFAULT_PROJECT) -> bool:
+    """Register ``key`` for the project called ``project_name`` unless it is already active;
+    True if it was added.
 
     A no-op under any interleaving: N replicas starting at once with one ``--api-key`` all
     try, one inserts, the others find it there.
@@ -64,7 +66,7 @@ async def ensure_key(store: Store, key: str, project: str = DEFAULT_PROJECT) -> 
     if await store.project_for_key(hash_key(key)) is not None:
         return False
     try:
-        await create_key(store, project, name="fixed key (--api-key)", key=key)
+        await create_key(store, project_name, name="fixed key (--api-key)", key=key)
     except KeyExists:
         if await store.project_for_key(hash_key(key)) is not None:
             return False  # another process registered it between our check and insert

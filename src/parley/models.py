@@ -246,7 +246,8 @@ class ApiKeyInfo(msgspec.Struct):
     """An API key as listed: never the key itself, only a short hint."""
 
     id: str
-    project: str
+    # `parley keys list --json` prints it as "project", as it always has.
+    project_name: str = msgspec.field(name="project")
     name: str
     hint: str
     created_at: int

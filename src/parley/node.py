@@ -114,7 +114,7 @@ def _require_id(value: str, what: str = "Conversation ID") -> str:
 def message_model_body(
     model: str, messages: Sequence[Message], options: Mapping[str, Any] | None = None
 ) -> dict[str, Any]:
-    """The body n8n's Message a Model sends (captured, reference §5)."""
+    """The body n8n's Message a Model sends, as captured from n8n's own node."""
     if not isinstance(model, str) or not model.strip():
         raise ValidationError("Model is required")
     items = [message_item(*_as_pair(m, n)) for n, m in enumerate(messages, start=1)]
@@ -220,9 +220,9 @@ class Node:
         gone = self._call(f"conversation '{cid}'", lambda: self.client.conversations.delete(cid))
         return gone.to_dict(mode="json")
 
-    # Beyond n8n: the items, and parley's listing ---------------------------------------
+    # Beyond n8n, under the SDK's verbs: the items, and parley's listing ----------------
 
-    def add_items(self, conversation_id: str, items: Sequence[Message]) -> dict[str, Any]:
+    def create_items(self, conversation_id: str, items: Sequence[Message]) -> dict[str, Any]:
         """Append items: (role, text) pairs become n8n-style messages; mappings go as given."""
         cid = _require_id(conversation_id)
         wire = [
@@ -270,7 +270,7 @@ class Node:
             "has_more": False if limit is None else len(data) >= limit,
         }
 
-    def get_item(self, conversation_id: str, item_id: str) -> dict[str, Any]:
+    def retrieve_item(self, conversation_id: str, item_id: str) -> dict[str, Any]:
         """One item of a conversation."""
         cid, iid = _require_id(conversation_id), _require_id(item_id, "Item ID")
         got = self._call(

@@ -17,9 +17,9 @@ from typing import Any
 import msgspec
 import openai
 
-from parley.client import translate
 from parley.credentials import Credential
 from parley.errors import NotFound
+from parley.sdk import translate
 from parley.store import Store
 from parley.transfer import ImportSummary, import_one
 

@@ -169,7 +169,7 @@ async def import_one(
     if await _present(store, project, conversation_id):
         summary.skipped += 1
         return
-    owner = await store.conversation_project(conversation_id)
+    owner = await store.conversation_project_name(conversation_id)
     renamed = owner is not None
     if owner is not None:
         if id_map is None:

@@ -57,7 +57,7 @@ def add(conversation_id: str, messages: tuple[str, ...], raw: tuple[str, ...], *
 
     def work(node: Node, item: dict[str, Any]) -> dict[str, Any]:
         resolved: list[Message] = [*resolve(pairs, item), *resolve(wire, item)]
-        return node.add_items(resolve(conversation_id, item), resolved)
+        return node.create_items(resolve(conversation_id, item), resolved)
 
     execute(work=work, **run)
 
@@ -97,7 +97,7 @@ def get(conversation_id: str, item_id: str, **run: Any) -> None:
       parley items get conv_123 msg_456
     """
     execute(
-        work=lambda node, item: node.get_item(
+        work=lambda node, item: node.retrieve_item(
             resolve(conversation_id, item), resolve(item_id, item)
         ),
         **run,

@@ -70,7 +70,7 @@ def list_keys(database: str, as_json: bool) -> None:
     for info in infos:
         created = datetime.fromtimestamp(info.created_at, UTC).strftime("%Y-%m-%d %H:%M")
         status = "active" if info.revoked_at is None else "revoked"
-        rows.append([info.id, info.project, info.name, info.hint, created, status])
+        rows.append([info.id, info.project_name, info.name, info.hint, created, status])
     tables.show(["id", "project", "name", "key", "created", "status"], rows)
 
 

@@ -10,10 +10,10 @@ import openai
 
 from parley import credentials
 from parley.cli.conversation import execute, message_templates
-from parley.client import NodeError, ValidationError, make_client, translate
 from parley.expressions import resolve
 from parley.node import Node, message_model_body
 from parley.runs import DEFAULT_CONCURRENCY
+from parley.sdk import NodeError, ValidationError, make_client, translate
 
 
 @click.group()

@@ -14,7 +14,7 @@ MAX_KEY_NAME = 100
 
 async def _project_keys(request: Request, visit: web.Visit) -> list[ApiKeyInfo]:
     keys = await web.store_of(request).list_api_keys()
-    return [key for key in keys if key.project == visit.session.project_name]
+    return [key for key in keys if key.project_name == visit.session.project_name]
 
 
 @web.page

@@ -47,9 +47,9 @@ class Store(Protocol):
         """The id of the project called ``name``, creating it if needed."""
 
     async def add_api_key(
-        self, *, key_id: str, project: str, name: str, hint: str, key_hash: bytes
+        self, *, key_id: str, project_name: str, name: str, hint: str, key_hash: bytes
     ) -> ApiKeyInfo:
-        """Record a new key (its hash only) for ``project`` (a project name).
+        """Record a new key (its hash only) for the project called ``project_name``.
 
         Raises :class:`parley.errors.KeyExists` when a key with this hash exists, revoked or
         not, whoever inserted it first (no check-then-insert race between processes).
@@ -86,7 +86,7 @@ class Store(Protocol):
     ) -> dict[str, ConversationSummary]:
         """Last-update time and item count of those of ``conversation_ids`` in ``project``."""
 
-    async def conversation_project(self, conversation_id: str) -> str | None:
+    async def conversation_project_name(self, conversation_id: str) -> str | None:
         """The name of the project holding ``conversation_id``, whichever it is, else None.
 
         For operators' tools (import) only: the API never looks across projects.

@@ -21,11 +21,11 @@ class PostgresKeys(PostgresCore):
             return await _ensure_project(conn, name)
 
     async def add_api_key(
-        self, *, key_id: str, project: str, name: str, hint: str, key_hash: bytes
+        self, *, key_id: str, project_name: str, name: str, hint: str, key_hash: bytes
     ) -> ApiKeyInfo:
         now = int(time.time())
         async with self._conn() as conn, conn.transaction():
-            project_id = await _ensure_project(conn, project)
+            project_id = await _ensure_project(conn, project_name)
             # ON CONFLICT waits for a concurrent insert of the same hash to commit or roll
             # back, so of N processes registering one key at once exactly one inserts.
             status: str = await conn.execute(
@@ -40,7 +40,7 @@ class PostgresKeys(PostgresCore):
             )
         if status == "INSERT 0 0":
             raise KeyExists("An API key with this value is registered already.", code="key_exists")
-        return ApiKeyInfo(key_id, project, name, hint, now)
+        return ApiKeyInfo(key_id, project_name, name, hint, now)
 
     async def project_for_key(self, key_hash: bytes) -> str | None:
         row = await self._fetchrow(SQL_PROJECT_FOR_KEY, key_hash)
@@ -103,7 +103,7 @@ class PostgresKeys(PostgresCore):
             rows = await conn.fetch(dash.SQL_SUMMARIES, project, conversation_ids)
         return {r[0]: ConversationSummary(int(r[1]), int(r[2])) for r in rows}
 
-    async def conversation_project(self, conversation_id: str) -> str | None:
+    async def conversation_project_name(self, conversation_id: str) -> str | None:
         row = await self._fetchrow(
             "SELECT p.name FROM conversations c JOIN projects p ON p.id = c.project_id "
             "WHERE c.id = $1",

@@ -22,12 +22,12 @@ class SQLiteKeys(SQLiteCore):
         return await self._write(op)
 
     async def add_api_key(
-        self, *, key_id: str, project: str, name: str, hint: str, key_hash: bytes
+        self, *, key_id: str, project_name: str, name: str, hint: str, key_hash: bytes
     ) -> ApiKeyInfo:
         now = int(time.time())
 
         def op(conn: sqlite3.Connection) -> ApiKeyInfo:
-            project_id = ops.ensure_project(conn, project)
+            project_id = ops.ensure_project(conn, project_name)
             inserted = conn.execute(
                 "INSERT INTO api_keys (id, project_id, name, hint, key_hash, created_at) "
                 "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (key_hash) DO NOTHING",
@@ -35,7 +35,7 @@ class SQLiteKeys(SQLiteCore):
             )
             if inserted.rowcount == 0:
                 raise _key_exists()
-            return ApiKeyInfo(key_id, project, name, hint, now)
+            return ApiKeyInfo(key_id, project_name, name, hint, now)
 
         return await self._write(op)
 
@@ -117,7 +117,7 @@ class SQLiteKeys(SQLiteCore):
             lambda conn: dashboard.summaries(conn, project, conversation_ids)
         )
 
-    async def conversation_project(self, conversation_id: str) -> str | None:
+    async def conversation_project_name(self, conversation_id: str) -> str | None:
         row = self._reader.execute(
             "SELECT p.name FROM conversations c JOIN projects p ON p.id = c.project_id "
             "WHERE c.id = ?",
