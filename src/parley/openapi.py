@@ -63,6 +63,9 @@ def responses_spec() -> dict[str, Any]:
     # says is a string: the answer is the truth, the schema admits null.
     user = schemas["ModelResponseProperties"]["properties"]["user"]
     user["anyOf"] = [{"type": user.pop("type")}, {"type": "null"}]
+    # Likewise `"usage": null` of a response still in progress (4 of OpenAI's examples).
+    properties = schemas["Response"]["allOf"][2]["properties"]
+    properties["usage"] = {"anyOf": [properties["usage"], {"type": "null"}]}
     return doc
 
 
