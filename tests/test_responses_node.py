@@ -117,6 +117,15 @@ def test_cli_streams_the_text(
     assert b"resp_" in err and b"(completed)" in err
 
 
+def test_cli_prints_a_refusal_and_not_the_reasoning(
+    env: dict[str, str | None], upstream: FakeUpstream, model: str
+) -> None:
+    upstream.script(model, Reply(text=None, refusal="Not that.", reasoning="Should I? No."))
+    result = cli(env, "response", "create", "--model", model, "--input", "x")
+    assert result.exit_code == 0, result.output
+    assert result.stdout == "Not that.\n"
+
+
 def test_cli_json_and_per_item_runs(env: dict[str, str | None], tmp_path: Path, model: str) -> None:
     whole = cli(env, "response", "create", "--model", model, "--input", "hello", "--json")
     assert whole.exit_code == 0, whole.output

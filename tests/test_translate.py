@@ -10,6 +10,8 @@ from parley.errors import InvalidRequest
 from parley.upstreams.base import (
     Finish,
     ModelCall,
+    ReasoningDelta,
+    RefusalDelta,
     TextDelta,
     ToolCallDelta,
     ToolCallStart,
@@ -236,3 +238,61 @@ def test_stream_without_usage_finishes_on_close() -> None:
         list(reader.feed({"choices": [{"index": 0, "delta": {}, "finish_reason": "length"}]})) == []
     )
     assert list(reader.close()) == [Finish("length")]
+
+
+@pytest.mark.parametrize("field", ["reasoning_content", "reasoning"])
+def test_reasoning_refusal_and_logprobs_of_a_whole_completion(field: str) -> None:
+    entry = {
+        "token": "é",
+        "logprob": -0.25,
+        "bytes": None,
+        "top_logprobs": [{"token": "é", "logprob": -0.25, "bytes": [195, 169]}],
+    }
+    body = {
+        "choices": [
+            {
+                "message": {"content": "é", "refusal": "no", field: "hmm"},
+                "logprobs": {"content": [entry]},
+                "finish_reason": "stop",
+            }
+        ]
+    }
+    assert list(completion_events(body)) == [
+        ReasoningDelta("hmm"),
+        TextDelta(
+            "é",
+            [
+                {
+                    "token": "é",
+                    "bytes": [195, 169],
+                    "logprob": -0.25,
+                    "top_logprobs": [{"token": "é", "bytes": [195, 169], "logprob": -0.25}],
+                }
+            ],
+        ),
+        RefusalDelta("no"),
+        Finish("stop"),
+    ]
+
+
+def test_reasoning_and_refusal_chunks() -> None:
+    reader = ChunkReader()
+    chunks = [
+        {"choices": [{"index": 0, "delta": {"reasoning_content": "a"}}]},
+        {"choices": [{"index": 0, "delta": {"reasoning": "b"}}]},
+        {"choices": [{"index": 0, "delta": {"content": "c", "reasoning": None}}]},
+        {"choices": [{"index": 0, "delta": {"refusal": "d"}, "finish_reason": "stop"}]},
+    ]
+    events = [event for chunk in chunks for event in reader.feed(chunk)]
+    assert events == [ReasoningDelta("a"), ReasoningDelta("b"), TextDelta("c"), RefusalDelta("d")]
+
+
+def test_logprobs_are_asked_for_only_when_wanted() -> None:
+    call = ModelCall(model="m", instructions=None, items=[], stream=False)
+    assert "logprobs" not in chat_body(call) and "top_logprobs" not in chat_body(call)
+    wanted = ModelCall(model="m", instructions=None, items=[], stream=False, logprobs=True)
+    assert chat_body(wanted)["logprobs"] is True and "top_logprobs" not in chat_body(wanted)
+    top = ModelCall(
+        model="m", instructions=None, items=[], stream=False, logprobs=True, top_logprobs=0
+    )
+    assert chat_body(top)["top_logprobs"] == 0

@@ -36,6 +36,16 @@ class Reply:
     usage: bool = True
     # Answer these bytes as the whole body instead (a server that is not what it claims).
     raw: bytes | None = None
+    # A refusal instead of (or after) the text; reasoning before it, under this field name.
+    refusal: str | None = None
+    reasoning: str | None = None
+    reasoning_field: str = "reasoning_content"
+    # Streams: after this many chunks send ``mid_error`` (an {"error": ...} chunk, or raw bytes
+    # for a chunk that is not JSON) and end the stream there.
+    mid_error_after: int | None = None
+    mid_error: Any = None
+    # Send logprobs even when the request did not ask (a careless server).
+    logprobs_unasked: bool = False
 
 
 def _last_user_text(messages: list[dict[str, Any]]) -> str:
@@ -150,7 +160,7 @@ class FakeUpstream:
                         text = "echo: " + _last_input_text(body.get("input"))
                     self._responses(model, body, reply, text)
                     return
-                if text is None and not reply.tool_calls:
+                if text is None and not reply.tool_calls and reply.refusal is None:
                     text = "echo: " + _last_user_text(body.get("messages") or [])
                 if body.get("stream"):
                     self._stream(model, body, reply, text)
@@ -174,14 +184,19 @@ class FakeUpstream:
             ) -> None:
                 """An upstream's own Responses API: the answer whole, or its events."""
                 output: list[dict[str, Any]] = []
+                asked = "message.output_text.logprobs" in (body.get("include") or [])
+                top = int(body.get("top_logprobs") or 0)
                 if text:
+                    part: dict[str, Any] = {"type": "output_text", "text": text, "annotations": []}
+                    if asked:
+                        part["logprobs"] = [logprob_of(p, top) for p in _pieces(text, reply.chunks)]
                     output.append(
                         {
                             "id": "msg_up",
                             "type": "message",
                             "role": "assistant",
                             "status": "completed",
-                            "content": [{"type": "output_text", "text": text, "annotations": []}],
+                            "content": [part],
                         }
                     )
                 for index, (name, arguments) in enumerate(reply.tool_calls):
@@ -225,11 +240,17 @@ class FakeUpstream:
                             }
                         )
                         for piece in _pieces(text or "", reply.chunks):
+                            logprobs = [logprob_of(piece, top)] if asked else []
+                            for entry in logprobs:  # the events' logprobs carry no bytes
+                                del entry["bytes"]
+                                for alternative in entry["top_logprobs"]:
+                                    del alternative["bytes"]
                             events.append(
                                 {
                                     "type": "response.output_text.delta",
                                     "output_index": index,
                                     "delta": piece,
+                                    "logprobs": logprobs,
                                 }
                             )
                     else:
@@ -276,8 +297,14 @@ class FakeUpstream:
                 self.end_headers()
                 self.wfile.flush()
                 chunks = [_chunk_json(model, {"role": "assistant", "content": ""})]
+                for piece in _pieces(reply.reasoning, 3) if reply.reasoning else []:
+                    chunks.append(_chunk_json(model, {reply.reasoning_field: piece}))
                 for piece in _pieces(text, reply.chunks) if text else []:
-                    chunks.append(_chunk_json(model, {"content": piece}))
+                    chunk = _chunk_json(model, {"content": piece})
+                    chunk["choices"][0]["logprobs"] = _logprobs(body, reply, [piece])
+                    chunks.append(chunk)
+                for piece in _pieces(reply.refusal, 2) if reply.refusal else []:
+                    chunks.append(_chunk_json(model, {"refusal": piece}))
                 for index, (name, arguments) in enumerate(reply.tool_calls):
                     start = {
                         "index": index,
@@ -308,6 +335,13 @@ class FakeUpstream:
                     for number, chunk in enumerate(chunks):
                         if reply.break_after is not None and number >= reply.break_after:
                             self.wfile.write(b"0\r\n\r\n")  # end the body mid-answer
+                            self.close_connection = True
+                            return
+                        if reply.mid_error_after is not None and number >= reply.mid_error_after:
+                            error = reply.mid_error
+                            raw = error if isinstance(error, bytes) else json.dumps(error).encode()
+                            self._chunk(b"data: " + raw + b"\n\n")
+                            self.wfile.write(b"0\r\n\r\n")
                             self.close_connection = True
                             return
                         if number == 1:
@@ -368,6 +402,31 @@ def _usage(body: dict[str, Any], text: str | None) -> dict[str, Any]:
     }
 
 
+def logprob_of(token: str, top: int) -> dict[str, Any]:
+    """The deterministic logprob the fake gives ``token`` (and its ``top`` alternatives)."""
+    value = -round(len(token) / 10, 3)
+    alternatives = [
+        {"token": token, "logprob": value, "bytes": list(token.encode())},
+        *(
+            {"token": f"alt{rank}", "logprob": value - rank, "bytes": list(f"alt{rank}".encode())}
+            for rank in range(1, top)
+        ),
+    ][:top]
+    return {
+        "token": token,
+        "logprob": value,
+        "bytes": list(token.encode()),
+        "top_logprobs": alternatives,
+    }
+
+
+def _logprobs(body: dict[str, Any], reply: Reply, pieces: list[str]) -> dict[str, Any] | None:
+    if not (body.get("logprobs") or reply.logprobs_unasked):
+        return None
+    top = int(body.get("top_logprobs") or 0)
+    return {"content": [logprob_of(piece, top) for piece in pieces], "refusal": None}
+
+
 def _chunk_json(model: str, delta: dict[str, Any], finish: str | None = None) -> dict[str, Any]:
     return {
         "id": "chatcmpl-fake",
@@ -380,6 +439,10 @@ def _chunk_json(model: str, delta: dict[str, Any], finish: str | None = None) ->
 
 def _completion(model: str, body: dict[str, Any], reply: Reply, text: str | None) -> dict[str, Any]:
     message: dict[str, Any] = {"role": "assistant", "content": text}
+    if reply.refusal is not None:
+        message["refusal"] = reply.refusal
+    if reply.reasoning is not None:
+        message[reply.reasoning_field] = reply.reasoning
     if reply.tool_calls:
         message["tool_calls"] = [
             {"id": f"call_{i}", "type": "function", "function": {"name": n, "arguments": a}}
@@ -391,7 +454,14 @@ def _completion(model: str, body: dict[str, Any], reply: Reply, text: str | None
         "object": "chat.completion",
         "created": 0,
         "model": model,
-        "choices": [{"index": 0, "message": message, "finish_reason": finish}],
+        "choices": [
+            {
+                "index": 0,
+                "message": message,
+                "finish_reason": finish,
+                "logprobs": _logprobs(body, reply, _pieces(text, reply.chunks) if text else []),
+            }
+        ],
     }
     if reply.usage:
         answer["usage"] = _usage(body, text)

@@ -27,7 +27,8 @@ def response() -> None:
 
 
 def _stream(credential: str | None, body: dict[str, Any]) -> None:
-    """Print the text as it arrives; the final response's id goes to stderr."""
+    """Print the text (and a refusal) as it arrives; the final response's id goes to stderr.
+    Reasoning is not printed: it is the model's working, kept in the response."""
     try:
         cred = credentials.resolve(credential)
     except credentials.CredentialError as exc:
@@ -37,7 +38,7 @@ def _stream(credential: str | None, body: dict[str, Any]) -> None:
     try:
         with client.responses.stream(**body) as events:
             for event in events:
-                if event.type == "response.output_text.delta":
+                if event.type in ("response.output_text.delta", "response.refusal.delta"):
                     click.echo(event.delta, nl=False)
                     sys.stdout.flush()
                 elif event.type == "response.failed":

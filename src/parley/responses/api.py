@@ -14,7 +14,15 @@ from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
 from parley import ids
-from parley.api import JSONBytes, authed, ok, parse_limit, parse_order, read_json
+from parley.api import (
+    JSONBytes,
+    authed,
+    ok,
+    parse_include,
+    parse_limit,
+    parse_order,
+    read_json,
+)
 from parley.errors import InvalidRequest, NotFound, ParleyError, item_not_found
 from parley.models import NewItem, ResponseRecord
 from parley.responses.context import build_context
@@ -110,6 +118,31 @@ async def create_response(request: Request, store: Store, project: str) -> Respo
     return await respond(request, store, project, await read_json(request, required=True))
 
 
+DEDUPE_HEADER = "x-parley-tool-loop-dedupe"
+_SWITCH = {"on": True, "true": True, "1": True, "off": False, "false": False, "0": False}
+
+
+def tool_loop_dedupe(request: Request) -> bool:
+    """Whether n8n's tool-loop repeats are dropped for this request: the
+    ``X-Parley-Tool-Loop-Dedupe`` header (``on``/``off``) when sent, else the server's setting.
+
+    A header, not a body field: OpenAI's route answers 400 to unknown fields, and n8n's OpenAI
+    credential can add a header to every call of a workflow.
+    """
+    value = request.headers.get(DEDUPE_HEADER)
+    if value is None:
+        default: bool = request.app.state.tool_loop_dedupe
+        return default
+    switch = _SWITCH.get(value.strip().lower())
+    if switch is None:
+        raise InvalidRequest(
+            f"Invalid 'X-Parley-Tool-Loop-Dedupe' header: '{value[:32]}'. Expected 'on' or 'off'.",
+            param=DEDUPE_HEADER,
+            code="invalid_value",
+        )
+    return switch
+
+
 async def respond(request: Request, store: Store, project: str, body: dict[str, Any]) -> Response:
     """Answer a create-response ``body`` for ``project`` (the API route and the dashboard's
     reply box both come here, so a turn is stored the same way from either)."""
@@ -122,7 +155,7 @@ async def respond(request: Request, store: Store, project: str, body: dict[str, 
         conversation=parsed.conversation,
         previous_response_id=parsed.previous_response_id,
         parsed=parsed.input,
-        dedupe=request.app.state.tool_loop_dedupe,
+        dedupe=tool_loop_dedupe(request),
         max_bytes=request.app.state.max_body_bytes,
     )
     call = ModelCall(
@@ -142,9 +175,11 @@ async def respond(request: Request, store: Store, project: str, body: dict[str, 
         max_output_tokens=parsed.max_output_tokens,
         text_format=parsed.text_format,
         user=parsed.user,
+        logprobs=parsed.logprobs,
+        top_logprobs=parsed.top_logprobs,
     )
     created_at = int(time.time())
-    turn = Turn(new_response(parsed, ids.new_id("resp_"), created_at))
+    turn = Turn(new_response(parsed, ids.new_id("resp_"), created_at), logprobs=parsed.logprobs)
     input_blob = b"[" + b",".join(item.data for item in context.inputs) + b"]"
 
     async def commit(response: dict[str, Any], output: list[NewItem]) -> None:
@@ -197,6 +232,8 @@ async def retrieve_response(request: Request, store: Store, project: str) -> Res
             param="stream",
             code="unsupported_parameter",
         )
+    # Checked as on the conversation routes; what was stored is returned whole.
+    parse_include(request)
     record = await store.retrieve_response(project, request.path_params["response_id"])
     return JSONBytes(record.data)
 
@@ -233,6 +270,7 @@ async def list_input_items(request: Request, store: Store, project: str) -> Resp
     params = request.query_params
     limit = parse_limit(params.get("limit"))
     order = parse_order(params.get("order"))
+    parse_include(request)
     record = await store.retrieve_response(project, request.path_params["response_id"])
     items: list[dict[str, Any]] = _decode(record.input_items)
     if order == "desc":

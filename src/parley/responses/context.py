@@ -7,7 +7,7 @@ from typing import Any
 
 import msgspec
 
-from parley.errors import NotFound, response_not_found
+from parley.errors import NotFound
 from parley.items import ItemReference, prepare_items
 from parley.models import MAX_LIMIT, NewItem
 from parley.store import Store
@@ -48,11 +48,26 @@ async def conversation_items(
         after = page.items[-1][0]
 
 
+def previous_not_found(missing: str, newest: str) -> NotFound:
+    """404 for a ``previous_response_id`` chain with a response missing: the newest link itself
+    (unknown, another project's, or stored with ``store: false``), or an older one deleted since.
+    """
+    if missing == newest:
+        message = f"Previous response with id '{missing}' not found."
+    else:
+        message = (
+            f"Previous response with id '{missing}' not found: it is an earlier link of the "
+            f"previous_response_id chain of '{newest}' and was deleted, so the context it held "
+            "is gone. Start a new chain, or keep the turns in a conversation."
+        )
+    return NotFound(message, param="previous_response_id", code="previous_response_not_found")
+
+
 async def chain_items(store: Store, project: str, response_id: str) -> list[dict[str, Any]]:
     """Input and output of every response on the chain ending at ``response_id``, oldest first.
 
-    The newest link must exist in the caller's project (else 404); the walk stops at an older
-    link that was deleted, as the context it held is gone with it.
+    Every link must exist in the caller's project: a chain through a deleted response is a 404
+    naming it, never a shorter context given to the model without a word.
     """
     turns: list[list[dict[str, Any]]] = []
     next_id: str | None = response_id
@@ -60,9 +75,7 @@ async def chain_items(store: Store, project: str, response_id: str) -> list[dict
         try:
             record = await store.retrieve_response(project, next_id)
         except NotFound:
-            if not turns:
-                raise response_not_found(next_id) from None
-            break
+            raise previous_not_found(next_id, response_id) from None
         output = _decode(record.data).get("output") or []
         turns.append(_decode(record.input_items) + list(output))
         next_id = record.previous_response_id

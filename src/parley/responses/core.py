@@ -15,10 +15,13 @@ from parley.models import NewItem
 from parley.responses.request import CreateRequest
 from parley.upstreams.base import (
     Finish,
+    ModelEvent,
     ModelStream,
+    ReasoningDelta,
+    RefusalDelta,
     TextDelta,
-    ToolCallDelta,
     ToolCallStart,
+    UpstreamError,
     Usage,
 )
 
@@ -49,14 +52,18 @@ def new_response(request: CreateRequest, response_id: str, created_at: int) -> d
         "previous_response_id": request.previous_response_id,
         "conversation": {"id": request.conversation} if request.conversation else None,
         "prompt_cache_key": request.prompt_cache_key,
-        "reasoning": None,
+        # OpenAI's Response shows its defaults for what was not sent (the spec's examples);
+        # the model server applies its own defaults to what parley does not send it.
+        "reasoning": {"effort": None, "summary": None},
         "safety_identifier": request.safety_identifier,
         "store": request.store,
-        "temperature": request.temperature,
+        "service_tier": "default",
+        "temperature": 1.0 if request.temperature is None else request.temperature,
         "text": {"format": {k: v for k, v in text_format.items() if v is not None}},
         "tool_choice": request.tool_choice,
         "tools": request.tools,
-        "top_p": request.top_p,
+        "top_logprobs": request.top_logprobs or 0,
+        "top_p": 1.0 if request.top_p is None else request.top_p,
         "truncation": "disabled",
         "usage": None,
         "user": request.user,
@@ -76,14 +83,60 @@ def _usage(usage: Usage | None) -> dict[str, Any] | None:
     }
 
 
+# ResponseError's codes (openai.types.responses.ResponseError): a failed response's code is
+# one of them; the message says what exactly failed.
+_FAILED_CODES = ("server_error", "rate_limit_exceeded", "invalid_prompt")
+
+
+def failed_error(error: ParleyError) -> dict[str, Any]:
+    """A failed response's ``error``: the upstream's own code when OpenAI's list has it, else
+    ``rate_limit_exceeded`` for a 429, ``invalid_prompt`` for another 4xx (the model server
+    refused what it was given), ``server_error`` for the rest (timeout, 5xx, broken stream, a
+    turn that could not be stored)."""
+    if error.code in _FAILED_CODES:
+        code = error.code
+    elif error.status == 429:
+        code = "rate_limit_exceeded"
+    elif isinstance(error, UpstreamError) and 400 <= error.status < 500:
+        code = "invalid_prompt"
+    else:
+        code = "server_error"
+    return {"code": code, "message": error.message}
+
+
+def _delta_logprobs(logprobs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    # The events' ResponseLogProb has no bytes (the output_text part's Logprob has them).
+    return [
+        {
+            "token": entry["token"],
+            "logprob": entry["logprob"],
+            "top_logprobs": [
+                {"token": top["token"], "logprob": top["logprob"]} for top in entry["top_logprobs"]
+            ],
+        }
+        for entry in logprobs
+    ]
+
+
+# A content part's kind → (the field holding its text, its delta event, its done event).
+_PARTS = {
+    "output_text": ("text", "response.output_text.delta", "response.output_text.done"),
+    "refusal": ("refusal", "response.refusal.delta", "response.refusal.done"),
+    "reasoning_text": ("text", "response.reasoning_text.delta", "response.reasoning_text.done"),
+}
+
+
 class Turn:
     """The state of one response while its events are generated."""
 
-    def __init__(self, response: dict[str, Any]) -> None:
+    def __init__(self, response: dict[str, Any], *, logprobs: bool = False) -> None:
         self.response = response
         self.sequence = 0
         self.error: ParleyError | None = None
-        self._message: dict[str, Any] | None = None
+        self.logprobs = logprobs
+        # The open message or reasoning item (at most one), and its open content part.
+        self._item: dict[str, Any] | None = None
+        self._part: dict[str, Any] | None = None
         self._calls: dict[int, dict[str, Any]] = {}
 
     def event(self, kind: str, **fields: Any) -> Event:
@@ -100,78 +153,123 @@ class Turn:
         output: list[dict[str, Any]] = self.response["output"]
         return output.index(item)
 
-    def _open_message(self) -> list[Event]:
-        item: dict[str, Any] = {
-            "id": ids.new_id("msg_"),
-            "type": "message",
-            "status": "in_progress",
-            "role": "assistant",
-            "content": [],
-        }
+    def _open_item(self, kind: str) -> list[Event]:
+        item: dict[str, Any]
+        if kind == "message":
+            item = {
+                "id": ids.new_id("msg_"),
+                "type": "message",
+                "status": "in_progress",
+                "role": "assistant",
+                "content": [],
+            }
+        else:
+            # As OpenAI shows a reasoning model's text (gpt-oss): no summary, no status.
+            item = {"id": ids.new_id("rs_"), "type": "reasoning", "summary": [], "content": []}
         self.response["output"].append(item)
-        self._message = item
-        index = len(self.response["output"]) - 1
-        part = {"type": "output_text", "text": "", "annotations": [], "logprobs": []}
-        item["content"].append(part)
+        self._item = item
         return [
             self.event(
-                "response.output_item.added", output_index=index, item={**item, "content": []}
-            ),
+                "response.output_item.added",
+                output_index=len(self.response["output"]) - 1,
+                item={**item, "content": []},
+            )
+        ]
+
+    def _open_part(self, kind: str) -> list[Event]:
+        item = self._item
+        assert item is not None
+        part: dict[str, Any] = {"type": kind, _PARTS[kind][0]: ""}
+        if kind == "output_text":
+            part.update(annotations=[], logprobs=[])
+        item["content"].append(part)
+        self._part = part
+        return [
             self.event(
                 "response.content_part.added",
                 item_id=item["id"],
-                output_index=index,
-                content_index=0,
+                output_index=self._index(item),
+                content_index=len(item["content"]) - 1,
                 part=dict(part),
-            ),
+            )
         ]
 
-    def _close_message(self, status: str) -> list[Event]:
-        item, self._message = self._message, None
-        if item is None:
+    def _close_part(self) -> list[Event]:
+        item, part, self._part = self._item, self._part, None
+        if item is None or part is None:
             return []
-        index = self._index(item)
-        part = item["content"][0]
-        item["status"] = status
+        field, _, done = _PARTS[part["type"]]
+        where = {
+            "item_id": item["id"],
+            "output_index": self._index(item),
+            "content_index": item["content"].index(part),
+        }
+        extra: dict[str, Any] = {field: part[field]}
+        if part["type"] == "output_text":
+            extra["logprobs"] = _delta_logprobs(part["logprobs"])
         return [
-            self.event(
-                "response.output_text.done",
-                item_id=item["id"],
-                output_index=index,
-                content_index=0,
-                text=part["text"],
-                logprobs=[],
-            ),
-            self.event(
-                "response.content_part.done",
-                item_id=item["id"],
-                output_index=index,
-                content_index=0,
-                part=dict(part),
-            ),
-            self.event("response.output_item.done", output_index=index, item=_copy(item)),
+            self.event(done, **where, **extra),
+            self.event("response.content_part.done", **where, part=dict(part)),
         ]
 
-    def feed(self, event: TextDelta | ToolCallStart | ToolCallDelta) -> list[Event]:
+    def _close_item(self, status: str) -> list[Event]:
+        events = self._close_part()
+        item, self._item = self._item, None
+        if item is None:
+            return events
+        if item["type"] == "message":
+            item["status"] = status
+        events.append(
+            self.event(
+                "response.output_item.done", output_index=self._index(item), item=_copy(item)
+            )
+        )
+        return events
+
+    def _piece(
+        self, item_kind: str, part_kind: str, text: str, logprobs: list[dict[str, Any]]
+    ) -> list[Event]:
+        events: list[Event] = []
+        if self._item is not None and self._item["type"] != item_kind:
+            events += self._close_item("completed")
+        if self._item is None:
+            events += self._open_item(item_kind)
+        if self._part is not None and self._part["type"] != part_kind:
+            events += self._close_part()
+        if self._part is None:
+            events += self._open_part(part_kind)
+        item, part = self._item, self._part
+        assert item is not None and part is not None
+        field, delta, _ = _PARTS[part_kind]
+        part[field] += text
+        extra: dict[str, Any] = {}
+        if part_kind == "output_text":
+            # Only what was asked for: a server that sends logprobs unasked shows none.
+            kept = logprobs if self.logprobs else []
+            part["logprobs"].extend(kept)
+            extra["logprobs"] = _delta_logprobs(kept)
+        events.append(
+            self.event(
+                delta,
+                item_id=item["id"],
+                output_index=self._index(item),
+                content_index=len(item["content"]) - 1,
+                delta=text,
+                **extra,
+            )
+        )
+        return events
+
+    def feed(self, event: ModelEvent) -> list[Event]:
         """The Responses events one model event makes."""
         if isinstance(event, TextDelta):
-            events = self._open_message() if self._message is None else []
-            item = self._message
-            assert item is not None
-            item["content"][0]["text"] += event.text
-            events.append(
-                self.event(
-                    "response.output_text.delta",
-                    item_id=item["id"],
-                    output_index=self._index(item),
-                    content_index=0,
-                    delta=event.text,
-                    logprobs=[],
-                )
-            )
-            return events
+            return self._piece("message", "output_text", event.text, event.logprobs)
+        if isinstance(event, RefusalDelta):
+            return self._piece("message", "refusal", event.text, [])
+        if isinstance(event, ReasoningDelta):
+            return self._piece("reasoning", "reasoning_text", event.text, [])
         if isinstance(event, ToolCallStart):
-            events = self._close_message("completed")
+            events = self._close_item("completed")
             item = {
                 "id": ids.new_id("fc_"),
                 "type": "function_call",
@@ -188,6 +286,8 @@ class Turn:
                 )
             )
             return events
+        if isinstance(event, Finish):
+            return self.finish(event)
         call = self._calls.get(event.index)
         if call is None:  # arguments before a name: the upstream skipped the call's start
             return []
@@ -205,7 +305,7 @@ class Turn:
         """Close every open item; set status, incomplete details and usage."""
         incomplete = finish.reason in ("length", "content_filter")
         status = "incomplete" if incomplete else "completed"
-        events = self._close_message(status)
+        events = self._close_item(status)
         for call in self._calls.values():
             index = self._index(call)
             call["status"] = status
@@ -232,8 +332,7 @@ class Turn:
         """The turn failed: nothing is stored; the stream ends with ``response.failed``."""
         self.error = error
         self.response["status"] = "failed"
-        code = "rate_limit_exceeded" if error.status == 429 else "server_error"
-        self.response["error"] = {"code": code, "message": error.message}
+        self.response["error"] = failed_error(error)
         return self.event("response.failed", response=self.snapshot())
 
 
@@ -253,13 +352,11 @@ async def generate(turn: Turn, stream: ModelStream, commit: Commit) -> AsyncGene
     finished = False
     try:
         async for model_event in stream:
-            if isinstance(model_event, Finish):
-                for event in turn.finish(model_event):
-                    yield event
-                finished = True
-                break
             for event in turn.feed(model_event):
                 yield event
+            if isinstance(model_event, Finish):
+                finished = True
+                break
     except ParleyError as exc:
         yield turn.fail(exc)
         return

@@ -9,7 +9,7 @@ import msgspec
 from parley.errors import InvalidRequest, invalid_type, invalid_value, missing_parameter
 from parley.items import ItemReference, parse_item
 from parley.metadata import encode_metadata
-from parley.models import NewItem
+from parley.models import INCLUDE_VALUES, NewItem
 
 # Fields parley honours, and fields it accepts only at a value that asks for nothing it lacks.
 _HONOURED = (
@@ -33,13 +33,13 @@ _HONOURED = (
     "safety_identifier",
     "prompt_cache_key",
     "include",
+    "top_logprobs",
 )
 # name → values that mean "nothing special" (None is always accepted: the SDK's "not given").
 _INERT: dict[str, tuple[Any, ...]] = {
     "background": (False,),
     "truncation": ("disabled",),
     "service_tier": ("auto", "default"),
-    "top_logprobs": (0,),
     "max_tool_calls": (),
     "reasoning": (),
     "prompt": (),
@@ -49,6 +49,20 @@ _INERT: dict[str, tuple[Any, ...]] = {
     "moderation": (),
 }
 _TOOL_CHOICES = ("none", "auto", "required")
+LOGPROBS = "message.output_text.logprobs"
+# The include values (models.INCLUDE_VALUES, OpenAI's ResponseIncludable) parley cannot honour,
+# and why. The others are honoured: logprobs are asked of the model server, and input images'
+# and computer-call screenshots' URLs are stored as given.
+_REFUSED_INCLUDES = {
+    "file_search_call.results": "file_search is a hosted tool this server does not run",
+    "web_search_call.results": "web_search is a hosted tool this server does not run",
+    "web_search_call.action.sources": "web_search is a hosted tool this server does not run",
+    "code_interpreter_call.outputs": "code_interpreter is a hosted tool this server does not run",
+    "reasoning.encrypted_content": (
+        "model servers behind parley return reasoning as text, never encrypted; the reasoning "
+        "item's content holds it"
+    ),
+}
 _TEXT_FORMATS = ("text", "json_schema", "json_object")
 
 
@@ -73,6 +87,13 @@ class CreateRequest(msgspec.Struct, kw_only=True):
     user: str | None = None
     safety_identifier: str | None = None
     prompt_cache_key: str | None = None
+    include: list[str] = []
+    top_logprobs: int | None = None
+
+    @property
+    def logprobs(self) -> bool:
+        """Whether the output text carries its tokens' logprobs."""
+        return LOGPROBS in self.include
 
 
 def _string(body: dict[str, Any], key: str) -> str | None:
@@ -223,6 +244,41 @@ def _tool_choice(value: Any, tools: list[dict[str, Any]]) -> Any:
     raise _not_supported("tool_choice", value)
 
 
+def _include(value: Any) -> list[str]:
+    if value is None:
+        return []
+    if not isinstance(value, list):
+        raise invalid_type("include", "an array", value)
+    for index, entry in enumerate(value):
+        where = f"include[{index}]"
+        if not isinstance(entry, str) or entry not in INCLUDE_VALUES:
+            raise invalid_value(where, entry, list(INCLUDE_VALUES))
+        why = _REFUSED_INCLUDES.get(entry)
+        if why is not None:
+            raise InvalidRequest(
+                f"Invalid '{where}': '{entry}' cannot be honoured by this server: {why}.",
+                param=where,
+                code="unsupported_value",
+            )
+    return list(dict.fromkeys(value))
+
+
+def _top_logprobs(value: Any) -> int | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise invalid_type("top_logprobs", "an integer", value)
+    if not 0 <= value <= 20:
+        side, bound = ("below minimum", ">= 0") if value < 0 else ("above maximum", "<= 20")
+        raise InvalidRequest(
+            f"Invalid 'top_logprobs': integer {side} value. Expected a value {bound}, but got "
+            f"{value} instead.",
+            param="top_logprobs",
+            code=f"integer_{side.split()[0]}_{'min' if value < 0 else 'max'}_value",
+        )
+    return value
+
+
 def _text_format(value: Any) -> dict[str, Any] | None:
     if value is None:
         return None
@@ -293,9 +349,6 @@ def parse_create(body: dict[str, Any]) -> CreateRequest:
     stream_options = body.get("stream_options")
     if stream_options is not None and not isinstance(stream_options, dict):
         raise invalid_type("stream_options", "an object", stream_options)
-    include = body.get("include")
-    if include is not None and not isinstance(include, list):
-        raise invalid_type("include", "an array", include)
     max_tokens = body.get("max_output_tokens")
     if max_tokens is not None and (isinstance(max_tokens, bool) or not isinstance(max_tokens, int)):
         raise invalid_type("max_output_tokens", "an integer", max_tokens)
@@ -334,4 +387,6 @@ def parse_create(body: dict[str, Any]) -> CreateRequest:
         user=_string(body, "user"),
         safety_identifier=safety,
         prompt_cache_key=_string(body, "prompt_cache_key"),
+        include=_include(body.get("include")),
+        top_logprobs=_top_logprobs(body.get("top_logprobs")),
     )

@@ -11,7 +11,24 @@ from parley.errors import ParleyError
 
 
 class TextDelta(msgspec.Struct, frozen=True):
-    """A piece of the assistant's text, in order."""
+    """A piece of the assistant's text, in order, with its tokens' logprobs when asked for.
+
+    Each logprob is in ``output_text`` form: ``token``, ``bytes``, ``logprob``,
+    ``top_logprobs`` (each ``token``, ``bytes``, ``logprob``).
+    """
+
+    text: str
+    logprobs: list[dict[str, Any]] = []
+
+
+class RefusalDelta(msgspec.Struct, frozen=True):
+    """A piece of the model's refusal (Chat Completions' ``refusal``)."""
+
+    text: str
+
+
+class ReasoningDelta(msgspec.Struct, frozen=True):
+    """A piece of the model's reasoning text (``reasoning_content`` or ``reasoning``)."""
 
     text: str
 
@@ -47,7 +64,7 @@ class Finish(msgspec.Struct, frozen=True):
     usage: Usage | None = None
 
 
-ModelEvent = TextDelta | ToolCallStart | ToolCallDelta | Finish
+ModelEvent = TextDelta | RefusalDelta | ReasoningDelta | ToolCallStart | ToolCallDelta | Finish
 
 
 class ModelCall(msgspec.Struct, frozen=True):
@@ -70,6 +87,9 @@ class ModelCall(msgspec.Struct, frozen=True):
     max_output_tokens: int | None = None
     text_format: dict[str, Any] | None = None
     user: str | None = None
+    # include has message.output_text.logprobs; top_logprobs as given (None: not given).
+    logprobs: bool = False
+    top_logprobs: int | None = None
 
 
 class UpstreamError(ParleyError):

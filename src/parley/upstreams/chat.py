@@ -8,7 +8,7 @@ import httpx
 import msgspec
 
 from parley.upstreams.base import ModelCall, ModelEvent
-from parley.upstreams.http import HTTPUpstream, broken, sse_data, timed_out, unreachable
+from parley.upstreams.http import HTTPUpstream, broken, cut_off, mid_stream, sse_data, stalled
 from parley.upstreams.translate import ChunkReader, chat_body, completion_events
 
 _encode = msgspec.json.Encoder().encode
@@ -48,16 +48,22 @@ class _Chunks:
                     chunk = _decode(data)
                 except msgspec.DecodeError:
                     raise broken(self._name, "a stream chunk is not JSON") from None
-                if isinstance(chunk, dict) and "error" in chunk:
-                    error = chunk["error"]
-                    said = error.get("message") if isinstance(error, dict) else error
-                    raise broken(self._name, f"error mid-stream: {said}")
-                for event in reader.feed(chunk):
+                if not isinstance(chunk, dict):
+                    raise broken(self._name, "a stream chunk is not a JSON object")
+                if "error" in chunk:
+                    raise mid_stream(self._name, chunk["error"])
+                try:
+                    events = list(reader.feed(chunk))
+                except (AttributeError, TypeError, ValueError):
+                    raise broken(
+                        self._name, "a stream chunk is not a chat completion chunk"
+                    ) from None
+                for event in events:
                     yield event
         except httpx.TimeoutException:
-            raise timed_out(self._name) from None
+            raise stalled(self._name) from None
         except httpx.HTTPError as exc:
-            raise unreachable(self._name, exc) from None
+            raise cut_off(self._name, exc) from None
         finally:
             await self._response.aclose()
         if not done and reader.reason is None:
@@ -84,4 +90,8 @@ class ChatUpstream(HTTPUpstream):
             raise broken(self.name, "its answer is not JSON") from None
         if not isinstance(completion, dict):
             raise broken(self.name, "its answer is not a JSON object")
-        return _Whole(completion_events(completion))
+        try:
+            events = list(completion_events(completion))
+        except (AttributeError, TypeError, ValueError):
+            raise broken(self.name, "its answer is not a chat completion") from None
+        return _Whole(iter(events))

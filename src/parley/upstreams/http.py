@@ -146,6 +146,52 @@ def broken(name: str, why: str) -> UpstreamError:
     )
 
 
+def stalled(name: str) -> UpstreamError:
+    """504: the model server stopped sending in the middle of a streamed answer."""
+    return UpstreamError(
+        f"The model server ({name}) stopped sending mid-answer: nothing arrived within its "
+        "timeout.",
+        status=504,
+        code="upstream_timeout",
+    )
+
+
+def cut_off(name: str, exc: BaseException) -> UpstreamError:
+    """502: the connection to the model server broke in the middle of a streamed answer."""
+    return UpstreamError(
+        f"The model server ({name}) broke the connection mid-answer: {type(exc).__name__}.",
+        status=502,
+        code="upstream_error",
+    )
+
+
+def _error_status(error: dict[str, Any]) -> int:
+    code, kind = error.get("code"), str(error.get("type") or "")
+    if isinstance(code, int) and not isinstance(code, bool) and 400 <= code <= 599:
+        return code  # vLLM: {"error": {"code": 400, ...}}
+    if code == "rate_limit_exceeded" or "rate_limit" in kind or kind == "requests":
+        return 429
+    if kind == "invalid_request_error" or code == "context_length_exceeded":
+        return 400
+    return 502
+
+
+def mid_stream(name: str, error: Any) -> UpstreamError:
+    """An error the model server sent inside its stream, with the status it stands for (a
+    4xx when it refused the request, 429 when rate limited, else 502) and its own code."""
+    if isinstance(error, dict):
+        said = error.get("message")
+        status = _error_status(error)
+        code = error.get("code") if isinstance(error.get("code"), str) else None
+    else:
+        said, status, code = error, 502, None
+    return UpstreamError(
+        f"The model server ({name}) failed mid-answer: {said}",
+        status=status if status < 500 else 502,
+        code=code or "upstream_error",
+    )
+
+
 def _message(raw: bytes) -> tuple[str | None, str | None, str | None]:
     try:
         body: Any = _decode(raw)

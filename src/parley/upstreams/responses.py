@@ -13,12 +13,14 @@ from parley.upstreams.base import (
     Finish,
     ModelCall,
     ModelEvent,
+    RefusalDelta,
     TextDelta,
     ToolCallDelta,
     ToolCallStart,
     Usage,
 )
-from parley.upstreams.http import HTTPUpstream, broken, sse_data, timed_out, unreachable
+from parley.upstreams.http import HTTPUpstream, broken, cut_off, mid_stream, sse_data, stalled
+from parley.upstreams.translate import logprob_entries
 
 _encode = msgspec.json.Encoder().encode
 _decode = msgspec.json.decode
@@ -43,6 +45,10 @@ def responses_body(call: ModelCall) -> dict[str, Any]:
     ):
         if value is not None:
             body[key] = value
+    if call.logprobs:
+        body["include"] = ["message.output_text.logprobs"]
+        if call.top_logprobs is not None:
+            body["top_logprobs"] = call.top_logprobs
     if call.text_format is not None:
         body["text"] = {"format": {k: v for k, v in call.text_format.items() if v is not None}}
     return body
@@ -68,13 +74,16 @@ def _finish(response: dict[str, Any]) -> Finish:
 
 
 def response_events(response: dict[str, Any]) -> Iterator[ModelEvent]:
-    """The events of a whole upstream Response (text and function calls; the rest is dropped)."""
+    """The events of a whole upstream Response: text (with logprobs), refusals and function
+    calls. Its reasoning is not relayed: without the upstream's store it cannot go back."""
     for index, item in enumerate(response.get("output") or []):
         kind = item.get("type")
         if kind == "message":
             for part in item.get("content") or []:
                 if part.get("type") == "output_text" and part.get("text"):
-                    yield TextDelta(part["text"])
+                    yield TextDelta(part["text"], logprob_entries(part.get("logprobs")))
+                elif part.get("type") == "refusal" and part.get("refusal"):
+                    yield RefusalDelta(part["refusal"])
         elif kind == "function_call":
             yield ToolCallStart(index, item.get("call_id", ""), item.get("name", ""))
             yield ToolCallDelta(index, item.get("arguments", ""))
@@ -107,7 +116,9 @@ class _Events:
                     raise broken(self._name, "a stream event is not JSON") from None
                 kind = event.get("type") if isinstance(event, dict) else None
                 if kind == "response.output_text.delta":
-                    yield TextDelta(event.get("delta", ""))
+                    yield TextDelta(event.get("delta", ""), logprob_entries(event.get("logprobs")))
+                elif kind == "response.refusal.delta":
+                    yield RefusalDelta(event.get("delta", ""))
                 elif kind == "response.output_item.added":
                     item = event.get("item") or {}
                     if item.get("type") == "function_call":
@@ -120,11 +131,11 @@ class _Events:
                     return
                 elif kind in ("response.failed", "error"):
                     error = (event.get("response") or {}).get("error") or event
-                    raise broken(self._name, f"error mid-stream: {error.get('message')}")
+                    raise mid_stream(self._name, error)
         except httpx.TimeoutException:
-            raise timed_out(self._name) from None
+            raise stalled(self._name) from None
         except httpx.HTTPError as exc:
-            raise unreachable(self._name, exc) from None
+            raise cut_off(self._name, exc) from None
         finally:
             await self._response.aclose()
         raise broken(self._name, "the stream ended before the answer did")

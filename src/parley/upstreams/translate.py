@@ -5,7 +5,9 @@ Out: messages by role (``developer`` and ``system`` both as ``system``), text pa
 ``tool_calls`` (attached to the assistant text just before them, as Chat Completions writes a
 turn); ``function_call_output`` becomes a ``tool`` message; reasoning is not sent. Anything
 else has no Chat Completions form and is refused by name.
-Back: a completion (whole, or chunk by chunk) becomes model events.
+Back: a completion (whole, or chunk by chunk) becomes model events: ``reasoning_content`` or
+``reasoning`` (vLLM, Ollama, llama.cpp, DeepSeek) as reasoning, ``content`` as text with its
+logprobs, ``refusal`` as a refusal, ``tool_calls`` as function calls.
 """
 
 from __future__ import annotations
@@ -18,6 +20,8 @@ from parley.upstreams.base import (
     Finish,
     ModelCall,
     ModelEvent,
+    ReasoningDelta,
+    RefusalDelta,
     TextDelta,
     ToolCallDelta,
     ToolCallStart,
@@ -194,6 +198,10 @@ def chat_body(call: ModelCall) -> dict[str, Any]:
     ):
         if value is not None:
             body[key] = value
+    if call.logprobs:
+        body["logprobs"] = True
+        if call.top_logprobs is not None:
+            body["top_logprobs"] = call.top_logprobs
     if call.text_format is not None:
         response_format = _response_format(call.text_format)
         if response_format is not None:
@@ -215,15 +223,62 @@ def usage(raw: Any) -> Usage | None:
     )
 
 
+def _bytes(entry: dict[str, Any]) -> list[int]:
+    raw = entry.get("bytes")
+    if isinstance(raw, list):
+        return raw
+    return list(str(entry.get("token", "")).encode())
+
+
+def logprobs(choice: dict[str, Any]) -> list[dict[str, Any]]:
+    """A chat choice's ``logprobs.content`` in Responses' ``output_text`` form."""
+    raw = choice.get("logprobs")
+    return logprob_entries(raw.get("content") if isinstance(raw, dict) else None)
+
+
+def logprob_entries(content: Any) -> list[dict[str, Any]]:
+    """Token logprobs (Chat Completions', or Responses' with or without ``bytes``) in the
+    ``output_text`` form: ``token``, ``bytes``, ``logprob``, ``top_logprobs``."""
+    found = []
+    for entry in content if isinstance(content, list) else []:
+        if not isinstance(entry, dict):
+            continue
+        found.append(
+            {
+                "token": str(entry.get("token", "")),
+                "bytes": _bytes(entry),
+                "logprob": float(entry.get("logprob") or 0.0),
+                "top_logprobs": [
+                    {
+                        "token": str(top.get("token", "")),
+                        "bytes": _bytes(top),
+                        "logprob": float(top.get("logprob") or 0.0),
+                    }
+                    for top in entry.get("top_logprobs") or []
+                    if isinstance(top, dict)
+                ],
+            }
+        )
+    return found
+
+
+def _reasoning(message: dict[str, Any]) -> Any:
+    # DeepSeek, llama.cpp and older vLLM say reasoning_content; Ollama and newer vLLM reasoning.
+    return message.get("reasoning_content") or message.get("reasoning")
+
+
 def completion_events(body: dict[str, Any]) -> Iterator[ModelEvent]:
     """The events of a whole (non-streamed) chat completion."""
     choices = body.get("choices") or [{}]
     choice = choices[0]
     message = choice.get("message") or {}
+    reasoning = _reasoning(message)
+    if isinstance(reasoning, str) and reasoning:
+        yield ReasoningDelta(reasoning)
     if message.get("content"):
-        yield TextDelta(message["content"])
-    elif message.get("refusal"):
-        yield TextDelta(message["refusal"])
+        yield TextDelta(message["content"], logprobs(choice))
+    if message.get("refusal"):
+        yield RefusalDelta(message["refusal"])
     for index, call in enumerate(message.get("tool_calls") or []):
         function = call.get("function") or {}
         yield ToolCallStart(index, call.get("id") or f"call_{index}", function.get("name", ""))
@@ -245,8 +300,13 @@ class ChunkReader:
             if choice.get("index", 0) != 0:
                 continue
             delta = choice.get("delta") or {}
+            reasoning = _reasoning(delta)
+            if isinstance(reasoning, str) and reasoning:
+                yield ReasoningDelta(reasoning)
             if delta.get("content"):
-                yield TextDelta(delta["content"])
+                yield TextDelta(delta["content"], logprobs(choice))
+            if delta.get("refusal"):
+                yield RefusalDelta(delta["refusal"])
             for position, call in enumerate(delta.get("tool_calls") or []):
                 index = call.get("index", position)
                 function = call.get("function") or {}
