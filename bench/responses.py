@@ -12,13 +12,22 @@ directly (Chat Completions) and through parley (/v1/responses):
                 minus when the upstream wrote its first chunk (both CLOCK_MONOTONIC, so
                 comparable across processes); direct, the same for the raw chunk.
 
+The commit floor: what one durable commit costs on this machine, without parley. On SQLite an
+os.fsync of a 4 KiB write in the database's folder, and a one-row WAL transaction with
+`synchronous = FULL` (what parley's writer runs); on PostgreSQL a one-row INSERT in its own
+transaction (the WAL flush of `synchronous_commit = on`) over asyncpg. The conversation mode's
+added latency minus this floor is what parley adds on top of making the turn durable.
+
 Run: .venv/bin/python bench/responses.py [--calls 500] [--rounds 3] [--database URL]
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
+import os
+import sqlite3
 import statistics
 import subprocess
 import sys
@@ -62,6 +71,65 @@ def timed(call: Any) -> float:
     began = time.perf_counter()
     call()
     return time.perf_counter() - began
+
+
+def commit_floor(folder: Path, database: str | None, calls: int) -> dict[str, float]:
+    """p50 seconds of one durable commit without parley (see the module's docstring)."""
+    out: dict[str, float] = {}
+    if database is None:
+        fd = os.open(folder / "fsync-probe", os.O_WRONLY | os.O_CREAT, 0o600)
+        try:
+            times = []
+            for _ in range(calls):
+                os.write(fd, b"x" * 4096)
+                began = time.perf_counter()
+                os.fsync(fd)
+                times.append(time.perf_counter() - began)
+        finally:
+            os.close(fd)
+        out["fsync"] = pct(times, 0.5)
+        for name in ("floor.db", "floor.db-wal", "floor.db-shm"):  # a fresh one each round
+            (folder / name).unlink(missing_ok=True)
+        conn = sqlite3.connect(folder / "floor.db", isolation_level=None)
+        conn.execute("PRAGMA journal_mode = WAL")
+        conn.execute("PRAGMA synchronous = FULL")
+        conn.execute("CREATE TABLE t (data BLOB)")
+        row = b"y" * 2000
+        out["commit"] = pct(
+            [
+                timed(
+                    lambda: (
+                        conn.execute("BEGIN IMMEDIATE"),
+                        conn.execute("INSERT INTO t VALUES (?)", (row,)),
+                        conn.execute("COMMIT"),
+                    )
+                )
+                for _ in range(calls)
+            ],
+            0.5,
+        )
+        conn.close()
+        return out
+    import asyncpg
+
+    async def postgres() -> float:
+        conn = await asyncpg.connect(database)
+        try:
+            # Not a temp table: those skip the WAL, whose flush is the cost measured.
+            await conn.execute("CREATE TABLE IF NOT EXISTS bench_floor_probe (data bytea)")
+            times = []
+            row = b"y" * 2000
+            for _ in range(calls):
+                began = time.perf_counter()
+                await conn.execute("INSERT INTO bench_floor_probe VALUES ($1)", row)
+                times.append(time.perf_counter() - began)
+            await conn.execute("DROP TABLE bench_floor_probe")
+            return pct(times, 0.5)
+        finally:
+            await conn.close()
+
+    out["commit"] = asyncio.run(postgres())
+    return out
 
 
 def run_round(upstream: str, parley: bench_server.Server, calls: int) -> dict[str, Any]:
@@ -196,6 +264,7 @@ def main() -> None:
         try:
             for _ in range(args.rounds):
                 rounds.append(run_round(upstream, parley, args.calls))
+                rounds[-1]["floor"] = commit_floor(folder, args.database, min(args.calls, 200))
         finally:
             parley.stop()
     finally:
@@ -244,6 +313,16 @@ def main() -> None:
         f"first delta after the upstream's first chunk: direct {direct_lag:.2f} ms, "
         f"through parley {via_lag:.2f} ms (p99 {via_lag99:.2f})"
     )
+    floor = {
+        f"{name}_p50_ms": round(statistics.median(r["floor"][name] for r in rounds) * 1e3, 3)
+        for name in rounds[0]["floor"]
+    }
+    added = report["conversation"]["added_p50_ms"]
+    floor["conversation_added_minus_commit_ms"] = round(added - floor["commit_p50_ms"], 3)
+    report["commit_floor"] = floor
+    probes = ", ".join(f"{k[:-7]} {v:.2f} ms" for k, v in floor.items() if k.endswith("_p50_ms"))
+    rest = floor["conversation_added_minus_commit_ms"]
+    print(f"commit floor without parley (p50): {probes}; conversation added - commit {rest:.2f}")
     results = Path(__file__).resolve().parent / "results"
     results.mkdir(exist_ok=True)
     (results / "responses-latest.json").write_text(json.dumps(report, indent=2))

@@ -1,5 +1,7 @@
 """schemathesis against parley's own OpenAPI document: every operation, valid and invalid
-input, a bounded number of examples (bench/fuzz.py runs many more)."""
+input, a bounded number of examples (bench/fuzz.py runs many more). The server has the
+deterministic model server behind it, so POST /v1/responses is answered by a model, and its
+answers are checked against OpenAI's Response schema and stream events."""
 
 from __future__ import annotations
 
@@ -45,8 +47,10 @@ schema.config.phases.update(
 
 
 @pytest.fixture(scope="module")
-def fuzz_target(server: LiveServer) -> dict[str, Any]:
-    """A key of its own and one real conversation with items, so deep paths get exercised."""
+def fuzz_target(responses_server: LiveServer) -> dict[str, Any]:
+    """A key of its own, one real conversation with items and one stored response, so deep
+    paths get exercised."""
+    server = responses_server
     key = server.new_key()
     headers = {"Authorization": f"Bearer {key}"}
     conv = httpx.post(
@@ -55,11 +59,22 @@ def fuzz_target(server: LiveServer) -> dict[str, Any]:
         headers=headers,
     ).json()
     items = httpx.get(f"{server.base_url}/conversations/{conv['id']}/items", headers=headers)
-    return {"headers": headers, "conv": conv["id"], "item": items.json()["data"][0]["id"]}
+    response = httpx.post(
+        f"{server.base_url}/responses",
+        json={"model": "fake-model", "input": "fuzz", "conversation": conv["id"]},
+        headers=headers,
+    )
+    return {
+        "headers": headers,
+        "conv": conv["id"],
+        "item": items.json()["data"][0]["id"],
+        "response": response.json()["id"],
+        "model": "fake-model",
+    }
 
 
-def test_the_served_document_is_the_fuzzed_one(server: LiveServer) -> None:
-    assert httpx.get(f"{server.url}/openapi.json").json() == openapi_document()
+def test_the_served_document_is_the_fuzzed_one(responses_server: LiveServer) -> None:
+    assert httpx.get(f"{responses_server.url}/openapi.json").json() == openapi_document()
 
 
 @schema.parametrize()
@@ -70,7 +85,7 @@ def test_the_served_document_is_the_fuzzed_one(server: LiveServer) -> None:
     derandomize=True,
 )
 def test_every_operation(
-    case: schemathesis.Case, server: LiveServer, fuzz_target: dict[str, Any]
+    case: schemathesis.Case, responses_server: LiveServer, fuzz_target: dict[str, Any]
 ) -> None:
     params = case.path_parameters or {}
     # Half of the cases aim at objects that exist, so more than the 404 path is walked.
@@ -79,7 +94,11 @@ def test_every_operation(
             params["conversation_id"] = fuzz_target["conv"]
         if "item_id" in params:
             params["item_id"] = fuzz_target["item"]
-    response = case.call(base_url=server.url, headers=fuzz_target["headers"], timeout=30)
+        if "response_id" in params:
+            params["response_id"] = fuzz_target["response"]
+        if "model" in params:
+            params["model"] = fuzz_target["model"]
+    response = case.call(base_url=responses_server.url, headers=fuzz_target["headers"], timeout=30)
     try:
         case.validate_response(response, checks=CHECKS)
     except FailureGroup as group:
@@ -91,6 +110,11 @@ def test_every_operation(
             raise FailureGroup(real, group.message) from None
 
 
-def test_still_healthy_after_fuzzing(server: LiveServer, http: httpx.Client) -> None:
-    assert httpx.get(f"{server.url}/healthz").json() == {"status": "ok"}
-    assert http.post("/v1/conversations", json={}).status_code == 200
+def test_still_healthy_after_fuzzing(
+    responses_server: LiveServer, fuzz_target: dict[str, Any]
+) -> None:
+    assert httpx.get(f"{responses_server.url}/healthz").json() == {"status": "ok"}
+    made = httpx.post(
+        f"{responses_server.base_url}/conversations", json={}, headers=fuzz_target["headers"]
+    )
+    assert made.status_code == 200

@@ -1,11 +1,14 @@
-"""parley's own OpenAPI document: OpenAI's conversation routes under /v1, plus parley's own."""
+"""parley's own OpenAPI document: OpenAI's conversation and response routes under /v1, each
+documented by OpenAI's own operation and schemas, plus parley's own routes."""
 
 from __future__ import annotations
 
 import copy
 import functools
 import inspect
+import json
 import re
+from importlib import resources
 from typing import TYPE_CHECKING, Any
 
 import msgspec
@@ -21,18 +24,49 @@ if TYPE_CHECKING:
 _ERROR = {"$ref": "#/components/schemas/ErrorResponse"}
 
 
-def _error_responses() -> dict[str, Any]:
-    described = {
-        "400": "Invalid request (validation error)",
-        "401": "Missing, unknown or revoked API key",
-        "404": "Unknown conversation, item or URL",
-        "413": "Body too large",
-        "503": "Database unavailable",
-    }
+def _error_responses(described: dict[str, str] | None = None) -> dict[str, Any]:
+    if described is None:
+        described = {
+            "400": "Invalid request (validation error)",
+            "401": "Missing, unknown or revoked API key",
+            "404": "Unknown conversation, item, response, model or URL",
+            "413": "Body too large",
+            "503": "Database unavailable",
+        }
     return {
         status: {"description": text, "content": {"application/json": {"schema": _ERROR}}}
         for status, text in described.items()
     }
+
+
+# What creating a response may answer besides the errors every route has: the model server's.
+_UPSTREAM_ERRORS = {
+    "4XX": "The model server refused the call (its status and message, as it answered)",
+    "429": "The model server is rate limiting (its Retry-After passed on)",
+    "501": "No model server is configured",
+    "502": "The model server cannot be reached, failed, or refused parley's credentials",
+    "504": "The model server did not answer in time",
+}
+_MORE_ERRORS = {"createResponse": _UPSTREAM_ERRORS}
+
+
+@functools.cache
+def responses_spec() -> dict[str, Any]:
+    """The Responses subset of OpenAI's OpenAPI document as shipped with parley."""
+    text = resources.files("parley").joinpath("spec/openai-responses.openapi.json").read_text()
+    doc: dict[str, Any] = json.loads(text)
+    schemas = doc["components"]["schemas"]
+    # Two defaults of null where the schema admits no null: invalid OpenAPI, so dropped.
+    del schemas["ConversationParam"]["default"]
+    del schemas["ResponseStreamOptions"]["anyOf"][0]["default"]
+    # OpenAI's own examples answer `"user": null` (13 of them in this file), which its schema
+    # says is a string: the answer is the truth, the schema admits null.
+    user = schemas["ModelResponseProperties"]["properties"]["user"]
+    user["anyOf"] = [{"type": user.pop("type")}, {"type": "null"}]
+    # Likewise `"usage": null` of a response still in progress (4 of OpenAI's examples).
+    properties = schemas["Response"]["allOf"][2]["properties"]
+    properties["usage"] = {"anyOf": [properties["usage"], {"type": "null"}]}
+    return doc
 
 
 # parley's wire types that are OpenAI's schemas: documented by reference to OpenAI's own.
@@ -41,6 +75,10 @@ _OPENAI_SCHEMAS = {
     "DeletedConversation": "DeletedConversationResource",
     "ItemList": "ConversationItemList",
 }
+# parley's wire types that are OpenAI's schemas outside the shipped subsets (the /models
+# routes): documented from parley's types under OpenAI's names, not as Parley*.
+_OPENAI_NAMES = {"Model", "ListModelsResponse"}
+_OPENAI_OPERATIONS = {"listModels", "retrieveModel"}
 _REF = "#/components/schemas/"
 _CONVERTOR = re.compile(r":\w+}")
 
@@ -53,15 +91,16 @@ def openapi_document(routes: tuple[Route, ...] | None = None) -> dict[str, Any]:
 
         routes = ROUTES.routes
     source = spec()
+    responses = responses_spec()
     doc: dict[str, Any] = {
         "openapi": source["openapi"],
         "info": {
             "title": "parley",
             "version": __version__,
             "description": (
-                "OpenAI's Conversations API as served by parley, plus parley's own routes. "
-                "The conversation routes and every schema come from OpenAI's OpenAPI document "
-                f"(info.version {source['info']['version']})."
+                "OpenAI's Conversations and Responses APIs as served by parley, plus parley's "
+                "own routes. The conversation and response routes and their schemas come from "
+                f"OpenAI's OpenAPI document (info.version {source['info']['version']})."
             ),
         },
         "servers": [{"url": "/"}],
@@ -72,14 +111,29 @@ def openapi_document(routes: tuple[Route, ...] | None = None) -> dict[str, Any]:
     }
     errors = _error_responses()
     schemas: dict[str, Any] = doc["components"]["schemas"]
+    for name, schema in responses["components"]["schemas"].items():
+        # The two subsets come from one document: a schema both hold is the same in each.
+        schemas.setdefault(name, copy.deepcopy(schema))
+    openai_paths = {**source["paths"], **responses["paths"]}
     for route in routes:
         method = route.method.lower()
         path = _CONVERTOR.sub("}", route.path)  # OpenAPI has no `{name:path}`
-        openai = source["paths"].get(path.removeprefix("/v1"), {})
+        openai = openai_paths.get(path.removeprefix("/v1"), {})
         if route.path.startswith("/v1/") and method in openai:
             operation = copy.deepcopy(openai[method])
+            answers = operation["responses"]
             for status, response in errors.items():
-                operation["responses"].setdefault(status, response)
+                answers.setdefault(status, response)
+                if _bare_error(answers[status]):
+                    # parley answers every error in the envelope, as OpenAI's API does.
+                    answers[status] = response
+            for status, response in _error_responses(_MORE_ERRORS.get(route.name, {})).items():
+                answers.setdefault(status, response)
+            ok = answers.get("200", {})
+            if "content" not in ok and route.answers is not None:
+                # OpenAI's operation names no body (DELETE /responses/{id}): parley's type does.
+                body = {"schema": _schema(route.answers, schemas)}
+                answers["200"] = {**ok, "content": {"application/json": body}}
             entry = doc["paths"].setdefault(path, {})
             # Path-level fields (shared parameters) come along with the first operation.
             entry.update({k: copy.deepcopy(v) for k, v in openai.items() if k not in _METHODS})
@@ -107,7 +161,8 @@ def _own_operation(route: Route, errors: dict[str, Any], schemas: dict[str, Any]
     if rest.strip():
         operation["description"] = " ".join(rest.split())
     if route.path.startswith("/v1/"):
-        operation["x-parley-extension"] = True
+        if route.name not in _OPENAI_OPERATIONS:
+            operation["x-parley-extension"] = True
         operation["tags"] = [route.path.split("/")[2].capitalize()]
     else:
         operation["security"] = []  # outside /v1 nothing asks for a key
@@ -142,9 +197,19 @@ def _schema(kind: Any, schemas: dict[str, Any], *, answer: bool = True) -> dict[
             schema = {**schema, "required": list(schema["properties"])}
         elif not schema.get("required", True):
             schema = {k: v for k, v in schema.items() if k != "required"}
-        schemas["Parley" + name] = _renamed(schema)
+        schemas[_published(name)] = _renamed(schema)
     result: dict[str, Any] = _renamed(found)
     return result
+
+
+def _published(name: str) -> str:
+    return _OPENAI_SCHEMAS.get(name) or (name if name in _OPENAI_NAMES else "Parley" + name)
+
+
+def _bare_error(response: dict[str, Any]) -> bool:
+    """Whether an OpenAI error answer names the bare ``Error`` rather than the envelope."""
+    content = response.get("content", {}).get("application/json", {})
+    return bool(content.get("schema") == {"$ref": _REF + "Error"})
 
 
 def _renamed(node: Any) -> Any:
@@ -153,7 +218,7 @@ def _renamed(node: Any) -> Any:
         ref = node.get("$ref")
         if isinstance(ref, str) and ref.startswith(_REF):
             name = ref.removeprefix(_REF)
-            return {"$ref": _REF + _OPENAI_SCHEMAS.get(name, "Parley" + name)}
+            return {"$ref": _REF + _published(name)}
         return {key: _renamed(value) for key, value in node.items()}
     if isinstance(node, list):
         return [_renamed(value) for value in node]

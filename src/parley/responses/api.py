@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 import time
 from collections.abc import AsyncGenerator, Awaitable, Callable
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 
 import msgspec
 from starlette.requests import Request
@@ -35,10 +35,6 @@ from parley.upstreams import model_not_found as _model_not_found
 T = TypeVar("T")
 _encode = msgspec.json.Encoder().encode
 _decode = msgspec.json.decode
-
-
-# The Response object is documented by OpenAI's Responses spec; parley's document names its shape.
-ResponseObject = dict[str, Any]
 
 
 class _ClientGone(Exception):
@@ -302,14 +298,14 @@ class Model(msgspec.Struct):
     id: str
     owned_by: str
     created: int = 0
-    object: str = "model"
+    object: Literal["model"] = "model"
 
 
-class ModelList(msgspec.Struct):
+class ListModelsResponse(msgspec.Struct):
     """OpenAI's list of models."""
 
     data: list[Model]
-    object: str = "list"
+    object: Literal["list"] = "list"
 
 
 @authed
@@ -317,7 +313,7 @@ async def list_models(request: Request, store: Store, project: str) -> Response:
     """The models the configured model servers serve."""
     upstreams: Upstreams = request.app.state.upstreams
     models = await upstreams.models()
-    return ok(ModelList([Model(name, owner) for name, owner in models]))
+    return ok(ListModelsResponse([Model(name, owner) for name, owner in models]))
 
 
 @authed

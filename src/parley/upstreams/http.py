@@ -1,7 +1,9 @@
-"""What both upstream kinds share: one httpx client per upstream, errors mapped honestly.
+"""What both upstream kinds share: one HTTP client per upstream, errors mapped honestly.
 
-httpx rather than the openai SDK's AsyncOpenAI: the same connection pool underneath, without
-the SDK's per-call option merging and pydantic models (bench/upstream_client.py measures it).
+A plain-HTTP upstream (the local model server) is called through `wire.WirePool`, a lean
+keep-alive HTTP/1.1 client; an HTTPS one through httpx, which also lists the models. Both
+rather than the openai SDK's AsyncOpenAI, whose per-call option merging and pydantic models
+cost about three times httpx's CPU (bench/upstream_client.py measures all three).
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import httpx
 import msgspec
 
 from parley.upstreams.base import UpstreamError
+from parley.upstreams.wire import WirePool
 
 log = logging.getLogger("parley.upstreams")
 _decode = msgspec.json.decode
@@ -53,6 +56,14 @@ class HTTPUpstream:
             # Upstreams are named by the operator; proxies from the environment would reroute them.
             trust_env=False,
         )
+        self.wire: WirePool | None = None
+        if config.url.startswith("http://"):
+            self.wire = WirePool(
+                config.url,
+                headers,
+                timeout=config.timeout,
+                connect_timeout=min(config.connect_timeout, config.timeout),
+            )
 
     def serves(self, model: str) -> bool:
         """Whether ``model`` matches one of this upstream's names or patterns."""
@@ -73,16 +84,25 @@ class HTTPUpstream:
         return listed + [m for m in named if m not in listed]
 
     async def close(self) -> None:
-        """Close the connection pool."""
+        """Close the connection pools."""
+        if self.wire is not None:
+            await self.wire.close()
         await self.client.aclose()
 
     async def open(self, path: str, body: bytes, *, stream: bool) -> httpx.Response:
-        """POST ``body`` to ``path``; the response once its status is good, else UpstreamError."""
-        request = self.client.build_request(
-            "POST", path, content=body, headers={"content-type": "application/json"}
-        )
+        """POST ``body`` to ``path``; the response once its status is good, else UpstreamError.
+
+        Not streamed, the body is read too; streamed, only the status and headers.
+        """
+        response: httpx.Response
         try:
-            response = await self.client.send(request, stream=stream)
+            if self.wire is not None:
+                response = await self.wire.post(path, body, _JSON)
+                if not stream and response.status_code < 400:
+                    await response.aread()
+            else:
+                request = self.client.build_request("POST", path, content=body, headers=_JSON)
+                response = await self.client.send(request, stream=stream)
         except httpx.TimeoutException:
             raise timed_out(self.name) from None
         except httpx.HTTPError as exc:
@@ -96,6 +116,9 @@ class HTTPUpstream:
                 await response.aclose()
             raise from_status(self.name, response.status_code, raw, response.headers)
         return response
+
+
+_JSON = {"content-type": "application/json"}
 
 
 def timed_out(name: str) -> UpstreamError:
