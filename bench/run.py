@@ -111,7 +111,11 @@ def measure(
     pids = srv.pids()
     # PostgreSQL's own processes (when it runs here) are the store's CPU, not "other"; they may
     # also serve other users of the same server, which the note in the output says.
-    db_pids = parley_server.processes_named("postgres") if backend_of(srv.database) else []
+    db_pids = (
+        parley_server.processes_named("postgres") + parley_server.processes_named("pgbouncer")
+        if backend_of(srv.database)
+        else []
+    )
     cpu_before, busy_before = parley_server.cpu_seconds(pids), parley_server.machine_busy_seconds()
     db_before = parley_server.cpu_seconds(db_pids)
     wall = time.monotonic()
@@ -211,6 +215,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--pg-as-given", action="store_true", help="use the PostgreSQL database as given"
     )
+    parser.add_argument(
+        "--pgbouncer",
+        action="store_true",
+        help="PostgreSQL through Debian's pgbouncer (transaction mode) on a free loopback port",
+    )
     parser.add_argument("--render", type=Path, help="print the table of a saved results JSON")
     parser.add_argument("--out", type=Path, default=HERE / "results")
     parser.add_argument("--scale", action="store_true", help="also run bench/scale.py")
@@ -255,6 +264,13 @@ def main(argv: list[str] | None = None) -> int:
     stack = contextlib.ExitStack()
     if backend == "postgresql" and not args.pg_as_given:
         database = stack.enter_context(pgdb.fresh_database(database))
+    if backend == "postgresql" and args.pgbouncer:
+        sys.path.insert(0, str(HERE.parent))
+        from tests import bouncer
+
+        database = bouncer.through(database, stack.enter_context(bouncer.running(database)))
+        args.server_arg.append("--pgbouncer")
+        backend = "postgresql-pgbouncer"
     with stack:
         samples = run_routes(args, tool, database, work)
     rows = report.summarise(samples)

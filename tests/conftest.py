@@ -106,20 +106,32 @@ def stop_server(server: LiveServer, sig: int = signal.SIGTERM) -> int:
     return testing.ServeProcess(server.process, server.port, server.log_path).stop(sig)
 
 
-def _backends() -> list[object]:
-    return [
-        "sqlite",
-        pytest.param(
-            "postgres",
-            marks=[
-                pytest.mark.postgres,
-                pytest.mark.skipif(
-                    POSTGRES_URL is None,
-                    reason=POSTGRES_SKIP,
-                ),
-            ],
-        ),
+def _backends(*, pgbouncer: bool = False) -> list[object]:
+    postgres = [
+        pytest.mark.postgres,
+        pytest.mark.skipif(POSTGRES_URL is None, reason=POSTGRES_SKIP),
     ]
+    found = [
+        "sqlite",
+        pytest.param("postgres", marks=postgres),
+    ]
+    if pgbouncer:
+        from tests import bouncer
+
+        why = bouncer.missing()
+        found.append(
+            pytest.param(
+                "pgbouncer",
+                marks=[*postgres, pytest.mark.skipif(why is not None, reason=why or "")],
+            )
+        )
+    return found
+
+
+def backends_with_pgbouncer() -> list[object]:
+    """Every backend, and PostgreSQL through PgBouncer in transaction mode: for a module whose
+    own ``backend`` fixture takes these params."""
+    return _backends(pgbouncer=True)
 
 
 @pytest.fixture(scope="session", params=_backends())
@@ -130,7 +142,7 @@ def backend(request: pytest.FixtureRequest) -> str:
 
 @pytest.fixture(scope="session")
 def database_url(backend: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """A fresh, empty database for the session's server."""
+    """A fresh, empty database for the session's server (for PgBouncer: its direct URL)."""
     if backend == "sqlite":
         yield str(tmp_path_factory.mktemp("db") / "parley.db")
         return
@@ -141,9 +153,25 @@ def database_url(backend: str, tmp_path_factory: pytest.TempPathFactory) -> Iter
 
 
 @pytest.fixture(scope="session")
-def server(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
-    """One live server for the session; tests keep apart through their own projects."""
-    live = start_server(database_url, tmp_path_factory.mktemp("log") / "server.log")
+def server(
+    backend: str, database_url: str, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[LiveServer]:
+    """One live server for the session; tests keep apart through their own projects.
+
+    Through PgBouncer the server connects to the bouncer with ``--pgbouncer``; keys minted
+    by tests and the CLI go to the database directly (``LiveServer.database``).
+    """
+    log = tmp_path_factory.mktemp("log") / "server.log"
+    if backend == "pgbouncer":
+        from tests import bouncer
+
+        with bouncer.running(database_url, tmp_path_factory.mktemp("pgbouncer")) as port:
+            live = start_server(bouncer.through(database_url, port), log, args=["--pgbouncer"])
+            live.database = database_url
+            yield live
+            stop_server(live)
+        return
+    live = start_server(database_url, log)
     yield live
     stop_server(live)
 

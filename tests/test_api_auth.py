@@ -11,8 +11,15 @@ import httpx
 import openai
 import pytest
 
-from tests.conftest import LiveServer
+from tests.conftest import LiveServer, backends_with_pgbouncer
 from tests.helpers import assert_error, assert_sdk_error
+
+
+@pytest.fixture(scope="session", params=backends_with_pgbouncer())
+def backend(request: pytest.FixtureRequest) -> str:
+    """This module's tests also run through PgBouncer in transaction mode."""
+    return str(request.param)
+
 
 _MISSING = (
     r"You didn't provide an API key\. You need to provide your API key in an Authorization "

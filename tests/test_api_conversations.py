@@ -9,7 +9,14 @@ import httpx
 import openai
 import pytest
 
+from tests.conftest import backends_with_pgbouncer
 from tests.helpers import assert_sdk_error, message_texts
+
+
+@pytest.fixture(scope="session", params=backends_with_pgbouncer())
+def backend(request: pytest.FixtureRequest) -> str:
+    """This module's tests also run through PgBouncer in transaction mode."""
+    return str(request.param)
 
 
 def _messages(*texts: str) -> list[dict[str, str]]:

@@ -13,9 +13,15 @@ import httpx
 import openai
 import pytest
 
-from tests.conftest import LiveServer
+from tests.conftest import LiveServer, backends_with_pgbouncer
 from tests.helpers import assert_error, assert_sdk_error
 from tests.item_examples import EXAMPLES, INVALID
+
+
+@pytest.fixture(scope="session", params=backends_with_pgbouncer())
+def backend(request: pytest.FixtureRequest) -> str:
+    """This module's tests also run through PgBouncer in transaction mode."""
+    return str(request.param)
 
 
 def _covers(stored: Any, sent: Any) -> bool:

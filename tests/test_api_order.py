@@ -9,7 +9,14 @@ import httpx
 import openai
 import pytest
 
-from tests.conftest import LiveServer
+from tests.conftest import LiveServer, backends_with_pgbouncer
+
+
+@pytest.fixture(scope="session", params=backends_with_pgbouncer())
+def backend(request: pytest.FixtureRequest) -> str:
+    """This module's tests also run through PgBouncer in transaction mode."""
+    return str(request.param)
+
 
 TOTAL = 47
 

@@ -172,28 +172,29 @@ _POPULATE = [
     "ANALYZE",
 ]
 
+_KEY = "sha256('1'::bytea)"
+
 _HOT = {
     "project_for_key": (postgres_sql.SQL_PROJECT_FOR_KEY, "'\\x00'::bytea"),
-    "retrieve_conversation": (postgres_sql.SQL_RETRIEVE_CONVERSATION, "'conv_7', 'proj_8'"),
-    "update_conversation": (
-        postgres_sql.SQL_UPDATE_CONVERSATION,
-        "'conv_7', 'proj_8', '{}'::bytea, 1",
-    ),
-    "reindex_metadata": (
-        postgres_sql.SQL_REINDEX_METADATA,
-        "7, 'proj_8', ARRAY['a'::bytea], ARRAY['b'::bytea], 1",
+    # The hot statements with the request's key check folded in (a key of proj_2).
+    "retrieve_conversation": (
+        postgres_sql.SQL_RETRIEVE_CONVERSATION,
+        "'conv_7', 'proj_8', " + _KEY,
     ),
     "create_items": (
         postgres_sql.SQL_CREATE_ITEMS,
         "'conv_7', 'proj_8', ARRAY['msg_x'], ARRAY['message'], ARRAY['{}'::bytea], 1, "
-        "ARRAY['hello']",
+        "ARRAY['hello'], " + _KEY,
     ),
-    "page_anchor": (postgres_sql.SQL_PAGE_ANCHOR, "'conv_7', 'proj_8', 'msg_7_3'"),
-    "page_asc": (postgres_sql.SQL_PAGE_ASC, "7, 'proj_8', 3, 21"),
-    "page_desc": (postgres_sql.SQL_PAGE_DESC, "7, 'proj_8', 3, 21"),
-    "retrieve_item": (postgres_sql.SQL_RETRIEVE_ITEM, "'conv_7', 'proj_8', 'msg_7_3'"),
-    "delete_item": (postgres_sql.SQL_DELETE_ITEM, "'conv_7', 'proj_8', 'msg_7_3', 1"),
-    "delete_conversation": (postgres_sql.SQL_DELETE_CONVERSATION, "'conv_7', 'proj_8'"),
+    "page_asc": (postgres_sql.SQL_PAGE_ASC, "'conv_7', 'proj_8', 'msg_7_3', 21, " + _KEY),
+    "page_desc": (postgres_sql.SQL_PAGE_DESC, "'conv_7', 'proj_8', 'msg_7_3', 21, " + _KEY),
+    "page_first": (postgres_sql.SQL_PAGE_DESC, "'conv_7', 'proj_8', NULL, 21, " + _KEY),
+    "retrieve_item": (postgres_sql.SQL_RETRIEVE_ITEM, "'conv_7', 'proj_8', 'msg_7_3', " + _KEY),
+    "delete_item": (postgres_sql.SQL_DELETE_ITEM, "'conv_7', 'proj_8', 'msg_7_3', 1, " + _KEY),
+    "delete_conversation": (
+        postgres_sql.SQL_DELETE_CONVERSATION,
+        "'conv_7', 'proj_8', " + _KEY,
+    ),
     "find_item": (postgres_sql.SQL_FIND_ITEM, "'msg_7_3', 'proj_8'"),
     "list_conversations": (
         pg_extensions.conversations_query("p", [], "desc", TimeFilter(), None)[0],

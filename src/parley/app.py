@@ -19,7 +19,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from parley import auth, ids, retention
+from parley import auth, ids, keycheck, retention
 from parley.accesslog import AccessLog
 from parley.errors import InternalError, MethodNotAllowed, NotFound, ParleyError
 from parley.metrics import METRICS_ROUTE, Metrics, watch_store
@@ -278,6 +278,7 @@ def create_app(
     app.state.body_timeout = settings.body_timeout
     app.state.rate_limiter = limiter
     app.state.key_use = auth.KeyUse()
+    app.state.key_cache = keycheck.KeyCache()
     app.state.upstreams = models
     app.state.tool_loop_dedupe = settings.tool_loop_dedupe
     app.state.auth_failures = failures

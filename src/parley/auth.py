@@ -9,7 +9,7 @@ from __future__ import annotations
 import hashlib
 import time
 
-from parley import ids
+from parley import ids, keycheck
 from parley.errors import AuthenticationFailed, KeyExists, ParleyError
 from parley.models import ApiKeyInfo
 from parley.settings import DEFAULT_PROJECT as DEFAULT_PROJECT
@@ -103,14 +103,7 @@ async def authenticate_key(store: Store, token: str | None) -> tuple[str, bytes]
     digest = hash_key(token)
     project = await store.project_for_key(digest)
     if project is None:
-        raise AuthenticationFailed(
-            # Keys are shown once, when minted; `parley keys list` shows hints only, so
-            # point at the ways to get a working key instead.
-            f"Incorrect API key provided: {key_hint(token)}. Use the key `parley serve` printed "
-            "on its first start, the one it was given with --api-key (PARLEY_API_KEY), or make "
-            "one with `parley keys create`.",
-            code="invalid_api_key",
-        )
+        raise keycheck.refused(key_hint(token))
     return project, digest
 
 

@@ -9,10 +9,12 @@ was a 500 on PostgreSQL, no rate limit at all).
 from __future__ import annotations
 
 import asyncio
+import contextlib
+from collections.abc import AsyncIterator
 
 from starlette.requests import Request
 
-from parley import auth
+from parley import auth, keycheck
 from parley.errors import (
     NUL,
     AuthenticationFailed,
@@ -101,16 +103,29 @@ async def authorize(request: Request, key: str | None) -> str:
     store: Store = state.store
     failures: FailureLimiter | None = state.auth_failures
     address = client_address(request)
-    if failures is not None:
-        wait = failures.blocked(address)
-        if wait > 0:
-            raise rate_limited(wait, failed_auth=True)
+    _refuse_blocked(failures, address)
     try:
         project, digest = await auth.authenticate_key(store, key)
     except AuthenticationFailed:
         if failures is not None:
             failures.failed(address)
         raise
+    state.key_cache.remember(digest, project)
+    return await _admit(request, project, digest)
+
+
+def _refuse_blocked(failures: FailureLimiter | None, address: str) -> None:
+    # An address that failed too often lately is refused before its key is looked at.
+    if failures is not None:
+        wait = failures.blocked(address)
+        if wait > 0:
+            raise rate_limited(wait, failed_auth=True)
+
+
+async def _admit(request: Request, project: str, digest: bytes) -> str:
+    """What follows a key found (or trusted to be) active: its use noted, its rate budget."""
+    state = request.app.state
+    store: Store = state.store
     request.state.project = project
     await state.key_use.seen(store, digest)
     limiter: RateLimiter | None = state.rate_limiter
@@ -119,3 +134,52 @@ async def authorize(request: Request, key: str | None) -> str:
         if wait > 0:
             raise rate_limited(wait)
     return project
+
+
+@contextlib.asynccontextmanager
+async def authorized(request: Request, key: str | None, *, in_store: bool) -> AsyncIterator[str]:
+    """:func:`authorize` around a handler; ``in_store``: its store calls check the key in their
+    own statements.
+
+    Then, on a store that can (PostgreSQL), a key this process has seen active is not looked
+    up up front: the request owes its check (parley.keycheck), which the store settles in the
+    statement itself, one round trip in all. Whatever the handler does or raises, the check
+    is settled before the block ends, so a revoked key gets its 401 and nothing else.
+    """
+    state = request.app.state
+    store: Store = state.store
+    digest = auth.hash_key(key) if key and in_store and store.checks_keys_in_statements else None
+    project = None if digest is None else state.key_cache.project(digest)
+    if digest is None or project is None or key is None:
+        yield await authorize(request, key)
+        return
+    failures: FailureLimiter | None = state.auth_failures
+    address = client_address(request)
+    _refuse_blocked(failures, address)
+    check = keycheck.OwedCheck(digest, auth.key_hint(key), state.key_cache)
+    token = keycheck.owe(check)
+    try:
+        try:
+            yield await _admit(request, project, digest)
+        except AuthenticationFailed:
+            raise
+        except ParleyError:
+            # An answer such as 400 or 404 is for a live key only.
+            await _settle(store, check)
+            raise
+        await _settle(store, check)
+    except AuthenticationFailed:
+        if failures is not None:
+            failures.failed(address)
+        raise
+    finally:
+        keycheck.release(token)
+
+
+async def _settle(store: Store, check: keycheck.OwedCheck) -> None:
+    # The handler's statements did not settle the check (none ran, or none was guarded).
+    if check.settled:
+        return
+    if await store.project_for_key(check.digest) is None:
+        raise check.failed()
+    check.settled = True

@@ -34,6 +34,9 @@ class PostgresOptions(msgspec.Struct, frozen=True, forbid_unknown_fields=True, k
     """How the PostgreSQL store connects."""
 
     pool_size: Annotated[int, msgspec.Meta(ge=1, le=1000)] = 10  # per worker process
+    # Behind PgBouncer in transaction (or statement) mode: no named prepared statements and
+    # no session settings, which the bouncer cannot keep for one client.
+    pgbouncer: bool = False
 
 
 class UpstreamTable(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
@@ -116,6 +119,7 @@ _FILE_ONLY = ("upstreams",)
 NESTED: dict[str, tuple[str, str]] = {
     "sqlite_synchronous": ("sqlite", "synchronous"),
     "pool_size": ("postgres", "pool_size"),
+    "pgbouncer": ("postgres", "pgbouncer"),
 }
 
 # The PARLEY_* variable of each flag.

@@ -181,6 +181,12 @@ def _option(flag: str, *declarations: str, **options: Any) -> Callable[[F], F]:
     help="PostgreSQL connections per worker process (workers x pool size in total).",
 )
 @_option(
+    "pgbouncer",
+    "--pgbouncer/--no-pgbouncer",
+    help="The PostgreSQL URL is a PgBouncer in transaction mode: prepare no named statements "
+    "(each query goes as one Parse/Bind/Execute round trip) and send no session settings.",
+)
+@_option(
     "statement_timeout",
     type=click.FloatRange(0),
     help="Seconds one database query may run before it is cancelled with a 503 (0: no "

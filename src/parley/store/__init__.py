@@ -59,6 +59,7 @@ def open_store(
         return PostgresStore(
             location,
             pool_size=postgres.pool_size,
+            pgbouncer=postgres.pgbouncer,
             statement_timeout=statement_timeout,
             migrate=migrate,
         )

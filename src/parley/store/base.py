@@ -34,6 +34,10 @@ class Store(Protocol):
     :class:`parley.errors.InvalidRequest` for a write the data forbids (a duplicate item id).
     """
 
+    # True when the hot methods check the request's owed key (parley.keycheck) inside their
+    # own statements, and settle it before any other statement runs.
+    checks_keys_in_statements: bool
+
     async def open(self) -> None:
         """Connect, apply migrations if allowed, start background work."""
 

@@ -1,11 +1,12 @@
 """PostgreSQL backend: asyncpg and its pool, the same contract as SQLite in its own SQL.
 
 Every hot route is one round trip of one prepared statement (asyncpg caches them per pooled
-connection). Appends take the conversation's row lock in the same statement that inserts the
-items, so any number of server processes can append to one conversation and each call's items
-still take consecutive positions. Project isolation sits in the WHERE clause of every statement.
-A database that cannot be reached, restarts, or drops a connection turns into a 503 envelope;
-the pool reconnects by itself once the database is back.
+connection), the request's key check included: a hot statement only acts while the caller's
+key is active (parley.keycheck). Appends take the conversation's row lock in the same
+statement that inserts the items, so any number of server processes can append to one
+conversation and each call's items still take consecutive positions. Project isolation sits in
+the WHERE clause of every statement. A database that cannot be reached, restarts, or drops a
+connection turns into a 503 envelope; the pool reconnects by itself once the database is back.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import time
 
 import asyncpg
 
+from parley import keycheck
 from parley.errors import conversation_not_found, item_not_found
 from parley.models import (
     NO_TIME_FILTER,
@@ -26,12 +28,12 @@ from parley.models import (
 from parley.store import postgres_extensions as extensions
 from parley.store.base import Order
 from parley.store.postgres_core import (
-    LAST,
     append_items,
-    conversation_exists,
     duplicate_in_call,
     insert_conversation,
     metadata_pairs,
+    missing,
+    settle_key,
     taken_error,
     utf8,
 )
@@ -49,10 +51,8 @@ from parley.store.postgres_sql import (
     SQL_DELETE_CONVERSATION,
     SQL_DELETE_ITEM,
     SQL_FIND_ITEM,
-    SQL_PAGE_ANCHOR,
     SQL_PAGE_ASC,
     SQL_PAGE_DESC,
-    SQL_REINDEX_METADATA,
     SQL_RETRIEVE_CONVERSATION,
     SQL_RETRIEVE_ITEM,
     SQL_UPDATE_CONVERSATION,
@@ -72,40 +72,58 @@ class PostgresStore(PostgresKeys, PostgresFeatures, PostgresResponses):
         metadata: bytes,
         items: list[NewItem],
     ) -> ConversationRecord:
-        async with self._conn() as conn:
+        async with self._conn(guarded=True) as conn:
             try:
                 await insert_conversation(
-                    conn, project, conversation_id, created_at, metadata, items
+                    conn,
+                    project,
+                    conversation_id,
+                    created_at,
+                    metadata,
+                    items,
+                    keycheck.owed_digest(),
                 )
             except asyncpg.UniqueViolationError as exc:
                 raise duplicate_in_call(items, exc) from None
+        keycheck.settle()
         return ConversationRecord(conversation_id, created_at, metadata)
 
     async def retrieve_conversation(self, project: str, conversation_id: str) -> ConversationRecord:
-        row = await self._fetchrow(SQL_RETRIEVE_CONVERSATION, conversation_id, project)
-        if row is None:
-            raise conversation_not_found(conversation_id)
+        async with self._conn(guarded=True) as conn:
+            row = await conn.fetchrow(
+                SQL_RETRIEVE_CONVERSATION, conversation_id, project, keycheck.owed_digest()
+            )
+            if row is None:
+                await missing(conn, project, conversation_id)
+        keycheck.settle()
         return ConversationRecord(conversation_id, row[0], bytes(row[1]))
 
     async def update_conversation(
         self, project: str, conversation_id: str, metadata: bytes
     ) -> ConversationRecord:
-        async with self._conn() as conn, conn.transaction():
+        async with self._conn(guarded=True) as conn:
             row = await conn.fetchrow(
-                SQL_UPDATE_CONVERSATION, conversation_id, project, metadata, int(time.time())
+                SQL_UPDATE_CONVERSATION,
+                conversation_id,
+                project,
+                metadata,
+                int(time.time()),
+                *metadata_pairs(metadata),
+                keycheck.owed_digest(),
             )
             if row is None:
-                raise conversation_not_found(conversation_id)
-            await conn.execute(
-                SQL_REINDEX_METADATA, row[0], project, *metadata_pairs(metadata), row[1]
-            )
+                await missing(conn, project, conversation_id)
+        keycheck.settle()
         return ConversationRecord(conversation_id, row[1], metadata)
 
     async def delete_conversation(self, project: str, conversation_id: str) -> None:
-        async with self._conn() as conn:
-            status: str = await conn.execute(SQL_DELETE_CONVERSATION, conversation_id, project)
-        if status != "INSERT 0 1":  # the tombstone of the one conversation deleted
-            raise conversation_not_found(conversation_id)
+        async with self._conn(guarded=True) as conn:
+            status: str = await conn.execute(
+                SQL_DELETE_CONVERSATION, conversation_id, project, keycheck.owed_digest()
+            )
+            if status != "INSERT 0 1":  # the tombstone of the one conversation deleted
+                await missing(conn, project, conversation_id)
+        keycheck.settle()
 
     async def list_conversations(
         self,
@@ -135,11 +153,15 @@ class PostgresStore(PostgresKeys, PostgresFeatures, PostgresResponses):
     async def create_items(
         self, project: str, conversation_id: str, items: list[NewItem], created_at: int
     ) -> None:
-        async with self._conn() as conn:
+        async with self._conn(guarded=bool(items)) as conn:
             try:
-                await append_items(conn, project, conversation_id, items, created_at)
+                await append_items(
+                    conn, project, conversation_id, items, created_at, keycheck.owed_digest()
+                )
             except asyncpg.UniqueViolationError:
+                await settle_key(conn)
                 raise await taken_error(conn, project, conversation_id, items) from None
+        keycheck.settle()
 
     async def list_items(
         self,
@@ -150,42 +172,48 @@ class PostgresStore(PostgresKeys, PostgresFeatures, PostgresResponses):
         limit: int,
         order: Order,
     ) -> ItemPage:
-        async with self._conn() as conn:
-            anchor = await conn.fetchrow(SQL_PAGE_ANCHOR, conversation_id, project, after)
-            if anchor is None:
-                raise conversation_not_found(conversation_id)
-            seq, position = anchor
-            if after is not None and position is None:
-                raise item_not_found(after)
-            if order == "asc":
-                start = -1 if position is None else position
-                rows = await conn.fetch(SQL_PAGE_ASC, seq, project, start, limit + 1)
-            else:
-                start = LAST if position is None else position
-                rows = await conn.fetch(SQL_PAGE_DESC, seq, project, start, limit + 1)
-        page = [(str(row[0]), bytes(row[1])) for row in rows[:limit]]
+        sql = SQL_PAGE_ASC if order == "asc" else SQL_PAGE_DESC
+        async with self._conn(guarded=True) as conn:
+            rows = await conn.fetch(
+                sql, conversation_id, project, after, limit + 1, keycheck.owed_digest()
+            )
+            if not rows:
+                await missing(conn, project, conversation_id)
+        keycheck.settle()
+        if after is not None and rows[0][0] is None:
+            raise item_not_found(after)
+        if rows[0][1] is None:  # the conversation, and no item on this page
+            return ItemPage([], False)
+        page = [(str(row[1]), bytes(row[2])) for row in rows[:limit]]
         return ItemPage(page, len(rows) > limit)
 
     async def retrieve_item(self, project: str, conversation_id: str, item_id: str) -> bytes:
-        async with self._conn() as conn:
-            row = await conn.fetchrow(SQL_RETRIEVE_ITEM, conversation_id, project, item_id)
+        async with self._conn(guarded=True) as conn:
+            row = await conn.fetchrow(
+                SQL_RETRIEVE_ITEM, conversation_id, project, item_id, keycheck.owed_digest()
+            )
             if row is None:
-                if not await conversation_exists(conn, project, conversation_id):
-                    raise conversation_not_found(conversation_id)
+                await missing(conn, project, conversation_id)
                 raise item_not_found(item_id)
+        keycheck.settle()
         return bytes(row[0])
 
     async def delete_item(
         self, project: str, conversation_id: str, item_id: str
     ) -> ConversationRecord:
-        async with self._conn() as conn:
+        async with self._conn(guarded=True) as conn:
             row = await conn.fetchrow(
-                SQL_DELETE_ITEM, conversation_id, project, item_id, int(time.time())
+                SQL_DELETE_ITEM,
+                conversation_id,
+                project,
+                item_id,
+                int(time.time()),
+                keycheck.owed_digest(),
             )
             if row is None:
-                if not await conversation_exists(conn, project, conversation_id):
-                    raise conversation_not_found(conversation_id)
+                await missing(conn, project, conversation_id)
                 raise item_not_found(item_id)
+        keycheck.settle()
         return ConversationRecord(conversation_id, row[0], bytes(row[1]))
 
     async def find_item(self, project: str, item_id: str) -> bytes | None:

@@ -2,7 +2,10 @@
 
 :class:`parley.store.postgres.PostgresStore` is built on this class; the methods of each part
 of the contract (``postgres_keys``, ``postgres_features``, ``postgres_responses``) reach the
-database only through ``_conn`` and ``_fetchrow`` here.
+database only through ``_conn`` and ``_fetchrow`` here, which settle the request's owed key
+check (parley.keycheck) before any statement that does not check the key itself. Behind
+PgBouncer in transaction mode (``pgbouncer=True``) no statement is prepared by name: each runs
+as one Parse/Bind/Execute round trip (:class:`_BouncedConnection`).
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ from typing import Any
 import asyncpg
 import msgspec
 
+from parley import keycheck
 from parley.errors import InvalidRequest, conversation_not_found
 from parley.models import NewItem
 from parley.ratelimit import PostgresRateLimiter, RateLimiter
@@ -25,6 +29,7 @@ from parley.store.postgres_schema import migrate, schema_version, translated
 from parley.store.postgres_sql import (
     SQL_CREATE_CONVERSATION,
     SQL_CREATE_ITEMS,
+    SQL_PROJECT_FOR_KEY,
     SQL_RETRIEVE_CONVERSATION,
     SQL_TAKEN_IDS,
 )
@@ -45,6 +50,58 @@ class _Connection(asyncpg.Connection):  # type: ignore[misc]
         return ""
 
 
+class _BouncedConnection(_Connection):
+    """A connection to PgBouncer in transaction mode: unnamed statements only, one round trip.
+
+    A named prepared statement lives on one server connection, and PgBouncer hands the next
+    transaction another. With asyncpg's statement cache off (statement_cache_size=0), asyncpg
+    prepares an unnamed statement to learn its types (a round trip), marks it unprepared, and
+    sends Parse again with Bind and Execute (a second round trip, which PgBouncer forwards in
+    one piece). Keeping those unprepared statements per connection keeps the second round trip
+    only: Parse/Bind/Execute/Sync, safe on whatever server connection PgBouncer picks.
+    """
+
+    _LIMIT = 256
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._unnamed: dict[tuple[str, Any, bool], Any] = {}
+
+    async def _get_statement(
+        self,
+        query: str,
+        timeout: float | None,  # noqa: ASYNC109 (asyncpg's own signature)
+        *,
+        named: Any = False,
+        use_cache: bool = True,
+        ignore_custom_codec: bool = False,
+        record_class: Any = None,
+    ) -> Any:
+        if named or not use_cache:
+            return await super()._get_statement(
+                query,
+                timeout,
+                named=named,
+                use_cache=use_cache,
+                ignore_custom_codec=ignore_custom_codec,
+                record_class=record_class,
+            )
+        key = (query, record_class, ignore_custom_codec)
+        statement = self._unnamed.get(key)
+        if statement is None:
+            statement = await super()._get_statement(
+                query,
+                timeout,
+                use_cache=True,
+                ignore_custom_codec=ignore_custom_codec,
+                record_class=record_class,
+            )
+            if len(self._unnamed) >= self._LIMIT:
+                self._unnamed.clear()
+            self._unnamed[key] = statement
+        return statement
+
+
 class PostgresCore:
     """Opens, closes and lends out the PostgreSQL store's pooled connections."""
 
@@ -53,6 +110,7 @@ class PostgresCore:
         url: str,
         *,
         pool_size: int = DEFAULTS.postgres.pool_size,
+        pgbouncer: bool = DEFAULTS.postgres.pgbouncer,
         statement_timeout: float = DEFAULTS.statement_timeout,
         connect_timeout: float = 5.0,
         migrate: bool = True,
@@ -61,17 +119,24 @@ class PostgresCore:
             raise ValueError("pool_size must be at least 1")
         self.url = url
         self.pool_size = pool_size
+        self.pgbouncer = pgbouncer
         self.statement_timeout = statement_timeout
         self.connect_timeout = connect_timeout
         self._migrate = migrate
         self._pool: Any = None
 
+    # The hot statements take the caller's owed key check (parley.keycheck) as a parameter.
+    checks_keys_in_statements = True
+
     async def open(self) -> None:
         if self._migrate:
-            await migrate(self.url)
+            await migrate(self.url, pgbouncer=self.pgbouncer)
         settings = {"application_name": "parley"}
-        if self.statement_timeout > 0:
+        # PgBouncer refuses startup parameters it does not know; behind it the bound is the
+        # client-side command_timeout (and the database's own statement_timeout, if set).
+        if self.statement_timeout > 0 and not self.pgbouncer:
             settings["statement_timeout"] = str(int(self.statement_timeout * 1000))
+        bouncer = {"statement_cache_size": 0} if self.pgbouncer else {}
         async with translated():
             self._pool = await asyncpg.create_pool(
                 self.url,
@@ -83,7 +148,8 @@ class PostgresCore:
                 # A client-side bound too, for a network that swallows packets silently.
                 command_timeout=self.statement_timeout + 5 if self.statement_timeout > 0 else None,
                 server_settings=settings,
-                connection_class=_Connection,
+                connection_class=_BouncedConnection if self.pgbouncer else _Connection,
+                **bouncer,
             )
         if not self._migrate:
             try:
@@ -126,10 +192,14 @@ class PostgresCore:
         return int(pool.get_size()), int(pool.get_idle_size()), self.pool_size
 
     @contextlib.asynccontextmanager
-    async def _conn(self) -> AsyncIterator[Any]:
+    async def _conn(self, *, guarded: bool = False) -> AsyncIterator[Any]:
+        """A pooled connection; unless the caller's statements are ``guarded`` by the owed key
+        check (parley.keycheck), the check is settled on it first."""
         if self._pool is None:
             raise RuntimeError("the store is not open")
         async with translated(self.statement_timeout), self._pool.acquire() as conn:
+            if not guarded:
+                await settle_key(conn)
             yield conn
 
     async def _fetchrow(self, sql: str, *args: Any) -> Any:
@@ -139,8 +209,26 @@ class PostgresCore:
 
 async def conversation_exists(conn: Any, project: str, conversation_id: str) -> bool:
     """Whether the project holds the conversation."""
-    row = await conn.fetchrow(SQL_RETRIEVE_CONVERSATION, conversation_id, project)
+    row = await conn.fetchrow(SQL_RETRIEVE_CONVERSATION, conversation_id, project, None)
     return row is not None
+
+
+async def settle_key(conn: Any) -> None:
+    """The request's owed key check, if any, as a statement of its own (parley.keycheck)."""
+    check = keycheck.owed()
+    if check is None:
+        return
+    if await conn.fetchrow(SQL_PROJECT_FOR_KEY, check.digest) is None:
+        raise check.failed()
+    check.settled = True
+
+
+async def missing(conn: Any, project: str, conversation_id: str) -> None:
+    """After a statement guarded by the key found nothing: 401 if the key was revoked, else
+    404 when the conversation is not there."""
+    await settle_key(conn)
+    if not await conversation_exists(conn, project, conversation_id):
+        raise conversation_not_found(conversation_id)
 
 
 async def insert_conversation(
@@ -150,9 +238,11 @@ async def insert_conversation(
     created_at: int,
     metadata: bytes,
     items: list[NewItem],
+    key: bytes | None = None,
 ) -> None:
-    """Insert a conversation, its metadata index and its items in one statement."""
-    await conn.execute(
+    """Insert a conversation, its metadata index and its items in one statement; with the
+    request's ``key`` only while that key is active (else 401)."""
+    seq = await conn.fetchval(
         SQL_CREATE_CONVERSATION,
         conversation_id,
         project,
@@ -161,13 +251,23 @@ async def insert_conversation(
         *item_columns(items),
         *metadata_pairs(metadata),
         item_texts(items),
+        key,
     )
+    if seq is None:  # nothing written: the key is no longer active
+        await settle_key(conn)
+        raise RuntimeError("a conversation insert wrote nothing for an active key")
 
 
 async def append_items(
-    conn: Any, project: str, conversation_id: str, items: list[NewItem], created_at: int
+    conn: Any,
+    project: str,
+    conversation_id: str,
+    items: list[NewItem],
+    created_at: int,
+    key: bytes | None = None,
 ) -> None:
-    """Append ``items`` at the end of a project's conversation; 404 when it has none."""
+    """Append ``items`` at the end of a project's conversation; 404 when it has none; with the
+    request's ``key`` only while that key is active (else 401)."""
     if not items:
         if not await conversation_exists(conn, project, conversation_id):
             raise conversation_not_found(conversation_id)
@@ -181,9 +281,10 @@ async def append_items(
         *item_columns(items),
         created_at,
         item_texts(items),
+        key,
     )
     if status.endswith(" 0"):
-        raise conversation_not_found(conversation_id)
+        await missing(conn, project, conversation_id)
 
 
 async def taken_error(

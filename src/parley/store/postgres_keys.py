@@ -43,7 +43,8 @@ class PostgresKeys(PostgresCore):
         return ApiKeyInfo(key_id, project_name, name, hint, now)
 
     async def project_for_key(self, key_hash: bytes) -> str | None:
-        row = await self._fetchrow(SQL_PROJECT_FOR_KEY, key_hash)
+        async with self._conn(guarded=True) as conn:  # the check itself: nothing to settle
+            row = await conn.fetchrow(SQL_PROJECT_FOR_KEY, key_hash)
         return None if row is None else str(row[0])
 
     async def list_api_keys(self) -> list[ApiKeyInfo]:

@@ -109,10 +109,14 @@ async def migrate_connection(conn: Any) -> list[str]:
         return applied
 
 
-async def migrate(url: str) -> list[str]:
-    """Apply pending migrations to the database at ``url``; return the names applied."""
+async def migrate(url: str, *, pgbouncer: bool = False) -> list[str]:
+    """Apply pending migrations to the database at ``url``; return the names applied.
+
+    ``pgbouncer``: ``url`` is a PgBouncer in transaction mode, where a named prepared
+    statement would stay behind on a server connection that other clients get next.
+    """
     async with translated():
-        conn = await asyncpg.connect(url, timeout=10)
+        conn = await asyncpg.connect(url, timeout=10, statement_cache_size=0 if pgbouncer else 100)
     try:
         async with translated():
             return await migrate_connection(conn)

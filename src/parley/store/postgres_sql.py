@@ -2,36 +2,56 @@
 
 from __future__ import annotations
 
+
+def key_ok(param: str, project: str = "$2") -> str:
+    """The request's key check, folded into a hot statement: true when ``param`` is NULL (the
+    caller was checked already) or the SHA-256 of a key still active in ``project``.
+
+    An uncorrelated EXISTS: PostgreSQL evaluates it once per execution, on api_keys' unique
+    index, in the same round trip as the statement's own work.
+    """
+    return (
+        f"({param}::bytea IS NULL OR EXISTS (SELECT 1 FROM api_keys k WHERE k.key_hash = "
+        f"{param} AND k.revoked_at IS NULL AND k.project_id = {project}))"
+    )
+
+
 SQL_PROJECT_FOR_KEY = "SELECT project_id FROM api_keys WHERE key_hash = $1 AND revoked_at IS NULL"
 
-SQL_CREATE_CONVERSATION = """
+# Answers the new conversation's seq; no row when the key ($11) is no longer active.
+SQL_CREATE_CONVERSATION = f"""
 WITH conversation AS (
     INSERT INTO conversations
         (id, project_id, created_at, updated_at, metadata, next_position, item_count)
-    VALUES ($1, $2, $3, $3, $4, cardinality($5::text[]), cardinality($5::text[]))
+    SELECT $1::text, $2::text, $3::bigint, $3, $4::bytea, cardinality($5::text[]),
+           cardinality($5::text[])
+    WHERE {key_ok("$11")}
     RETURNING seq
 ), pairs AS (
     INSERT INTO conversation_metadata (project_id, key, value, conversation, created_at)
     SELECT $2, pair.key, pair.value, conversation.seq, $3
     FROM conversation, unnest($8::bytea[], $9::bytea[]) AS pair (key, value)
+), stored AS (
+    INSERT INTO items (conversation, position, id, type, created_at, data, search_text)
+    SELECT conversation.seq, item.ordinality - 1, item.id, item.type, $3, item.data,
+           item.search_text
+    FROM conversation,
+         unnest($5::text[], $6::text[], $7::bytea[], $10::text[])
+             WITH ORDINALITY AS item (id, type, data, search_text, ordinality)
 )
-INSERT INTO items (conversation, position, id, type, created_at, data, search_text)
-SELECT conversation.seq, item.ordinality - 1, item.id, item.type, $3, item.data, item.search_text
-FROM conversation,
-     unnest($5::text[], $6::text[], $7::bytea[], $10::text[])
-         WITH ORDINALITY AS item (id, type, data, search_text, ordinality)
+SELECT seq FROM conversation
 """
 
 # The UPDATE takes the conversation's row lock and advances its position counter; the INSERT
 # of the same statement uses the counter's old value. A concurrent append waits for the lock
 # and then re-reads the committed counter, so calls never interleave.
-SQL_CREATE_ITEMS = """
+SQL_CREATE_ITEMS = f"""
 WITH conversation AS (
     UPDATE conversations
     SET next_position = next_position + cardinality($3::text[]),
         item_count = item_count + cardinality($3::text[]),
         updated_at = $6
-    WHERE id = $1 AND project_id = $2
+    WHERE id = $1 AND project_id = $2 AND {key_ok("$8")}
     RETURNING seq, next_position - cardinality($3::text[]) AS first
 )
 INSERT INTO items (conversation, position, id, type, created_at, data, search_text)
@@ -43,38 +63,19 @@ FROM conversation,
 """
 
 SQL_RETRIEVE_CONVERSATION = (
-    "SELECT created_at, metadata FROM conversations WHERE id = $1 AND project_id = $2"
+    "SELECT created_at, metadata FROM conversations WHERE id = $1 AND project_id = $2 AND "
+    + key_ok("$3")
 )
 
-# An update is two statements in one transaction. The first takes the conversation's row
-# lock. The second brings the index rows in line with the new metadata, and must start after
-# that lock is held: under READ COMMITTED a statement reads from the snapshot taken when it
-# began, so an index DELETE in the locking statement itself could not see the pairs that the
-# update it waited for had inserted, and left them behind (4-5 stale pairs in 2 of 10 rounds
-# of 60 concurrent updates). Pairs no longer present go, new ones come, unchanged ones stay
-# (deleting and re-inserting one key in a single statement would collide on the primary key).
-SQL_UPDATE_CONVERSATION = """
-UPDATE conversations SET metadata = $3, updated_at = $4
-WHERE id = $1 AND project_id = $2
-RETURNING seq, created_at
-"""
-
-SQL_REINDEX_METADATA = """
-WITH dropped AS (
-    DELETE FROM conversation_metadata m
-    WHERE m.conversation = $1 AND m.project_id = $2
-      AND (m.key, m.value) NOT IN (SELECT * FROM unnest($3::bytea[], $4::bytea[]))
-)
-INSERT INTO conversation_metadata (project_id, key, value, conversation, created_at)
-SELECT $2, pair.key, pair.value, $1, $5
-FROM unnest($3::bytea[], $4::bytea[]) AS pair (key, value)
-ON CONFLICT DO NOTHING
-"""
+# The update and its metadata reindex, in one round trip: migration 0009 says why it is a
+# PL/pgSQL function. Its arguments: id, project, metadata, now, keys, values, key hash.
+SQL_UPDATE_CONVERSATION = "SELECT * FROM parley_update_conversation($1, $2, $3, $4, $5, $6, $7)"
 
 # A deleted conversation leaves its place in the list (a tombstone), so a walk goes on past it.
-SQL_DELETE_CONVERSATION = """
+SQL_DELETE_CONVERSATION = f"""
 WITH deleted AS (
-    DELETE FROM conversations WHERE id = $1 AND project_id = $2 RETURNING id, created_at, seq
+    DELETE FROM conversations WHERE id = $1 AND project_id = $2 AND {key_ok("$3")}
+    RETURNING id, created_at, seq
 )
 INSERT INTO deleted_conversations (id, project_id, created_at, seq)
 SELECT id, $2, created_at, seq FROM deleted
@@ -82,44 +83,43 @@ ON CONFLICT (id) DO UPDATE SET project_id = excluded.project_id,
     created_at = excluded.created_at, seq = excluded.seq
 """
 
-# The conversation's key and the position of the item a page starts after (NULL for none):
-# a live item's, else where a deleted one stood, so a walk goes on past a deleted cursor.
-SQL_PAGE_ANCHOR = """
-SELECT c.seq, coalesce(i.position, (
-    SELECT d.position FROM deleted_items d WHERE d.conversation = c.seq AND d.id = $3
-))
-FROM conversations c
-LEFT JOIN items i ON i.conversation = c.seq AND i.id = $3
-WHERE c.id = $1 AND c.project_id = $2
+# A page of items in one statement. The anchor is the position of the item the page starts
+# after (NULL for none): a live item's, else where a deleted one stood, so a walk goes on past
+# a deleted cursor. Every row carries the anchor; a conversation with no item on the page
+# gives one row whose id is NULL, and no conversation (or a key no longer active: $5) none.
+_PAGE = """
+WITH c AS (
+    SELECT c.seq, coalesce(i.position, (
+        SELECT d.position FROM deleted_items d WHERE d.conversation = c.seq AND d.id = $3
+    )) AS anchor
+    FROM conversations c
+    LEFT JOIN items i ON i.conversation = c.seq AND i.id = $3
+    WHERE c.id = $1 AND c.project_id = $2 AND {key}
+)
+SELECT c.anchor, page.id, page.data
+FROM c LEFT JOIN LATERAL (
+    SELECT i.id, i.data FROM items i
+    WHERE i.conversation = c.seq AND ($3::text IS NULL OR c.anchor IS NOT NULL)
+      AND i.position {comparison} coalesce(c.anchor, {start})
+    ORDER BY i.position {direction}
+    LIMIT $4
+) page ON true
 """
+SQL_PAGE_ASC = _PAGE.format(key=key_ok("$5"), comparison=">", start="-1", direction="ASC")
+SQL_PAGE_DESC = _PAGE.format(key=key_ok("$5"), comparison="<", start=str(1 << 62), direction="DESC")
 
-SQL_PAGE_ASC = """
-SELECT i.id, i.data
-FROM conversations c JOIN items i ON i.conversation = c.seq
-WHERE c.seq = $1 AND c.project_id = $2 AND i.position > $3
-ORDER BY i.position
-LIMIT $4
-"""
-
-SQL_PAGE_DESC = """
-SELECT i.id, i.data
-FROM conversations c JOIN items i ON i.conversation = c.seq
-WHERE c.seq = $1 AND c.project_id = $2 AND i.position < $3
-ORDER BY i.position DESC
-LIMIT $4
-"""
-
-SQL_RETRIEVE_ITEM = """
+SQL_RETRIEVE_ITEM = f"""
 SELECT i.data
 FROM conversations c JOIN items i ON i.conversation = c.seq AND i.id = $3
-WHERE c.id = $1 AND c.project_id = $2
+WHERE c.id = $1 AND c.project_id = $2 AND {key_ok("$4")}
 """
 
-SQL_DELETE_ITEM = """
+SQL_DELETE_ITEM = f"""
 WITH deleted AS (
     DELETE FROM items i
     USING conversations c
     WHERE c.id = $1 AND c.project_id = $2 AND i.conversation = c.seq AND i.id = $3
+      AND {key_ok("$5")}
     RETURNING i.conversation, i.id, i.position
 ), tombstone AS (
     INSERT INTO deleted_items (conversation, id, position)

@@ -40,6 +40,10 @@ _LAST = 1 << 62
 class SQLiteStore(SQLiteKeys, SQLiteFeatures, SQLiteResponses):
     """The embedded default backend."""
 
+    # A key check here is a read in this process, not a round trip: every request makes it
+    # up front (project_for_key), on a connection that sees every commit at once.
+    checks_keys_in_statements = False
+
     # -- conversations -------------------------------------------------------------------
 
     async def create_conversation(
