@@ -165,7 +165,7 @@ def server(
     if backend == "pgbouncer":
         from tests import bouncer
 
-        with bouncer.running(database_url, tmp_path_factory.mktemp("pgbouncer")) as port:
+        with bouncer.running(database_url) as port:
             live = start_server(bouncer.through(database_url, port), log, args=["--pgbouncer"])
             live.database = database_url
             yield live
