@@ -83,9 +83,11 @@ def _started(server_url: str, work: Path, switch: str) -> Iterator[int]:
         f"pidfile = {work / 'pgbouncer.pid'}\n" + switch
     )
     binary = shutil.which("pgbouncer") or BINARY
-    process = subprocess.Popen(
-        [binary, str(ini)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, cwd=work
-    )
+    errors = work / "stderr.txt"
+    with errors.open("wb") as stderr:
+        process = subprocess.Popen(
+            [binary, str(ini)], stdout=subprocess.DEVNULL, stderr=stderr, cwd=work
+        )
     try:
         deadline = time.monotonic() + 15
         while True:
@@ -95,8 +97,7 @@ def _started(server_url: str, work: Path, switch: str) -> Iterator[int]:
             except OSError:
                 if process.poll() is not None or time.monotonic() > deadline:
                     raise RuntimeError(
-                        "pgbouncer did not start: "
-                        + (process.stderr.read().decode(errors="replace") if process.stderr else "")
+                        "pgbouncer did not start: " + errors.read_text(errors="replace")
                     ) from None
                 time.sleep(0.05)
         yield port
