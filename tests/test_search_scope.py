@@ -162,6 +162,9 @@ def test_postgres_items_of_an_older_store_are_scoped_by_the_migration() -> None:
 
     with fresh_database() as url:
         asyncio.run(seed(url))
-        assert _search(url, "proj_a", "heron") == [("conv_1", ["a **heron** and an egret"])]
-        assert _search(url, "proj_b", "heron") == [("conv_2", ["one **heron**"])]
+        # ts_headline may drop a short leading word ("a"): the marks are what matter.
+        [(found, [snippet])] = _search(url, "proj_a", "heron")
+        assert found == "conv_1" and "**heron** and an egret" in snippet
+        [(found, [snippet])] = _search(url, "proj_b", "heron")
+        assert found == "conv_2" and "**heron**" in snippet
         assert _search(url, "proj_b", "egret") == []
