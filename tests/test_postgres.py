@@ -220,9 +220,12 @@ _HOT = {
     "list_cursor": (pg_extensions.SQL_LIST_CURSOR, "'conv_7', 'proj_8'"),
     "search": (
         pg_extensions.search_query("p", "x", [], TimeFilter(), None)[0],
-        "'kangaroo', 'proj_8', 21",
+        "'kangaroo', 'proj_8', ''' proj_8''', 21",
     ),
-    "search_items": (pg_extensions.SQL_SEARCH_ITEMS, "'kangaroo', ARRAY[7, 8]::bigint[]"),
+    "search_items": (
+        pg_extensions.SQL_SEARCH_ITEMS,
+        "'kangaroo', ARRAY[7, 8]::bigint[], ''' proj_8'''",
+    ),
     "list_conversations_by_several_pairs": (
         pg_extensions.conversations_query(
             "p", [(b"topic", b"t7"), (b"a", b"1"), (b"b", b"2")], "asc", TimeFilter(), None

@@ -4,6 +4,7 @@ server deleting exactly what is old while writes go on, on both backends."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import threading
 import time
@@ -174,3 +175,74 @@ def test_projects_list_and_set(database_url: str, tmp_path: Path) -> None:
         main, ["projects", "set", name, "--retention", "soon", "-d", database_url]
     )
     assert bad.exit_code == 2 and "not a duration" in bad.output
+
+
+def _tombstones(database: str, ids_: list[str]) -> dict[str, tuple[str, int, int]]:
+    """(project_id, created_at, seq) of each deleted conversation's tombstone, read raw."""
+
+    async def run() -> dict[str, tuple[str, int, int]]:
+        if database.startswith("postgres"):
+            import asyncpg
+
+            conn = await asyncpg.connect(database)
+            try:
+                rows = await conn.fetch(
+                    "SELECT id, project_id, created_at, seq FROM deleted_conversations "
+                    "WHERE id = ANY($1::text[])",
+                    ids_,
+                )
+            finally:
+                await conn.close()
+            return {row[0]: (row[1], row[2], row[3]) for row in rows}
+        import sqlite3
+
+        with contextlib.closing(sqlite3.connect(database)) as conn:
+            marks = ", ".join("?" * len(ids_))
+            found = conn.execute(
+                "SELECT id, project_id, created_at, seq FROM deleted_conversations "
+                f"WHERE id IN ({marks})",
+                ids_,
+            ).fetchall()
+        return {row[0]: (row[1], row[2], row[3]) for row in found}
+
+    return asyncio.run(run())
+
+
+def test_swept_conversations_leave_tombstones_as_api_deletes_do(
+    backend: str, database_url: str, tmp_path: Path
+) -> None:
+    project = f"tomb-{uuid.uuid4().hex[:8]}"
+    if backend == "sqlite":
+        database_url = str(tmp_path / "tomb.db")
+    live = start_server(database_url, tmp_path / "tomb.log", args=["--sweep-interval", "0.3"])
+    try:
+        key = live.new_key(project)
+        old = _seed_old(database_url, project, 4, age=7200)
+        with httpx.Client(base_url=live.url, headers={"Authorization": f"Bearer {key}"}) as http:
+            fresh = [http.post("/v1/conversations", json={}).json()["id"] for _ in range(3)]
+            walk = http.get("/v1/conversations", params={"order": "asc", "limit": 2}).json()
+            assert [c["id"] for c in walk["data"]] == old[:2]
+            # The first goes by an API delete, the rest by the sweeper.
+            assert http.delete(f"/v1/conversations/{old[0]}").status_code == 200
+            _cli("projects", "set", project, "--retention", "1h", "-d", database_url)
+            deadline = time.monotonic() + 20
+            while http.get("/v1/usage").json()["conversations"] > len(fresh):
+                assert time.monotonic() < deadline, "the sweeper did not run"
+                time.sleep(0.2)
+            # A walk whose cursor was swept goes on where it stood, as after an API delete.
+            for cursor in (walk["last_id"], old[0], old[3]):
+                page = http.get("/v1/conversations", params={"order": "asc", "after": cursor})
+                assert page.status_code == 200, page.text
+                assert [c["id"] for c in page.json()["data"]] == fresh
+            back = http.get("/v1/conversations", params={"order": "desc", "after": old[2]})
+            assert back.status_code == 200 and back.json()["data"] == []
+        stones = _tombstones(database_url, old)
+        assert set(stones) == set(old)
+        projects = {stone[0] for stone in stones.values()}
+        assert len(projects) == 1  # the project's id, the same for both kinds of delete
+        created = [stone[1] for stone in stones.values()]
+        assert max(created) - min(created) <= 2  # seeded together, two hours ago
+        seqs = [stones[cid][2] for cid in old]
+        assert seqs == sorted(seqs) and len(set(seqs)) == 4
+    finally:
+        stop_server(live)

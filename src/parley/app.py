@@ -221,7 +221,8 @@ def create_app(
     """
     if fields:
         settings = build_settings(msgspec.to_builtins(settings), fields)
-    models = Upstreams(upstream_configs(settings))
+    meter = Metrics() if settings.metrics else None
+    models = Upstreams(upstream_configs(settings), meter)
     backend = store or open_store(
         settings.database,
         migrate=settings.migrate,
@@ -258,7 +259,6 @@ def create_app(
             expose_headers=["x-request-id", "retry-after", "retry-after-ms"],
             max_age=600,
         )
-    meter = Metrics() if settings.metrics else None
     if meter is not None:
         watch_store(meter, backend)
         routes = RouteTable([*routes.routes, METRICS_ROUTE])

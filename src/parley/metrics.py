@@ -1,7 +1,9 @@
-"""Prometheus metrics (``--metrics``): requests, latency, the SQLite writer, the PG pool.
+"""Prometheus metrics (``--metrics``): requests, latency, the SQLite writer, the PG pool, and
+the model upstreams behind /v1/responses.
 
-Labels are route templates, methods and status codes only: never an id, a key, a query or a
-project name, so a scrape reveals nothing of what is stored. prometheus-client loads only when
+Labels are route templates, methods, status codes and the operator's upstream names and APIs
+only: never an id, a key, a query, a model name or a project name, so a scrape reveals nothing
+of what is stored or asked. prometheus-client loads only when
 metrics are on.
 """
 
@@ -20,6 +22,24 @@ from parley.routing import Route
 _LATENCY = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 _BATCH = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512)
 _COMMIT = (0.0001, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0)
+# Model calls take from milliseconds (a cached local model) to minutes (a long answer).
+_UPSTREAM = (
+    0.005,
+    0.01,
+    0.025,
+    0.05,
+    0.1,
+    0.25,
+    0.5,
+    1.0,
+    2.5,
+    5.0,
+    10.0,
+    30.0,
+    60.0,
+    120.0,
+    300.0,
+)
 
 
 class Metrics:
@@ -58,6 +78,28 @@ class Metrics:
             buckets=_COMMIT,
             registry=self.registry,
         )
+        self.upstream_seconds = Histogram(
+            "parley_upstream_call_duration_seconds",
+            "Model upstream calls, start to the end of the answer, by upstream, API and "
+            "outcome (ok, error, cancelled: the client went away).",
+            ["upstream", "api", "outcome"],
+            buckets=_UPSTREAM,
+            registry=self.registry,
+        )
+        self.upstream_first_chunk = Histogram(
+            "parley_upstream_first_chunk_seconds",
+            "Streamed model upstream calls: time from the call to its first chunk.",
+            ["upstream", "api"],
+            buckets=_UPSTREAM,
+            registry=self.registry,
+        )
+        self.upstream_errors = Counter(
+            "parley_upstream_errors",
+            "Failed model upstream calls by kind: unreachable, timeout, status_4xx, "
+            "status_5xx, malformed (an answer parley cannot read).",
+            ["upstream", "api", "kind"],
+            registry=self.registry,
+        )
 
     def observe(self, scope: MutableMapping[str, Any], status: int, started: float) -> None:
         """Count one finished request described by its ASGI ``scope``."""
@@ -72,6 +114,18 @@ class Metrics:
         """Record one commit of the SQLite writer (called on the writer thread)."""
         self.batch_size.observe(size)
         self.commit_seconds.observe(seconds)
+
+    def observe_upstream_call(self, upstream: str, api: str, outcome: str, seconds: float) -> None:
+        """Record one finished model upstream call."""
+        self.upstream_seconds.labels(upstream, api, outcome).observe(seconds)
+
+    def observe_first_chunk(self, upstream: str, api: str, seconds: float) -> None:
+        """Record a streamed call's time to its first chunk."""
+        self.upstream_first_chunk.labels(upstream, api).observe(seconds)
+
+    def count_upstream_error(self, upstream: str, api: str, kind: str) -> None:
+        """Count one failed model upstream call."""
+        self.upstream_errors.labels(upstream, api, kind).inc()
 
     def watch_pool(self, stats: Any) -> None:
         """Report a PostgreSQL pool's use; ``stats()`` answers (open, idle, max)."""

@@ -359,6 +359,55 @@ class Node:
             raise NodeError(f"unexpected answer from {self.credential.base_url}: {made!r:.200}")
         return made
 
+    def search(
+        self,
+        query: str,
+        *,
+        metadata: Mapping[str, str] | None = None,
+        created_after: int | None = None,
+        created_before: int | None = None,
+        updated_after: int | None = None,
+        limit: int = 20,
+        page: str | None = None,
+    ) -> dict[str, Any]:
+        """parley's ``GET /v1/conversations/search``: the best ``limit`` hits, following pages.
+
+        OpenAI itself has no such route. Each hit is the conversation, a score (higher is
+        better) and its best matching items with snippets; ``next_page`` continues the walk.
+        """
+        text = str(query).strip()
+        if not text:
+            raise ValidationError("A search query is required")
+        if limit < 1:
+            raise ValidationError("The limit must be at least 1")
+        params: dict[str, Any] = {"q": text}
+        if metadata:
+            params["metadata"] = dict(metadata)
+        for name, value in (
+            ("created_after", created_after),
+            ("created_before", created_before),
+            ("updated_after", updated_after),
+        ):
+            if value is not None:
+                params[name] = value
+        hits: list[dict[str, Any]] = []
+        cursor, more = page, True
+        while more and len(hits) < limit:
+            wanted = {**params, "limit": min(100, limit - len(hits))}
+            if cursor:
+                wanted["page"] = cursor
+            got = self._get("/conversations/search", wanted)
+            hits.extend(got["data"])
+            more, cursor = bool(got.get("has_more")), got.get("next_page")
+            if not cursor:
+                more = False
+        return {
+            "object": "list",
+            "data": hits,
+            "has_more": more,
+            "next_page": cursor if more else None,
+        }
+
     def usage(self) -> dict[str, Any]:
         """parley's ``GET /v1/usage``: what the credential's project stores."""
         got = self._call(
@@ -370,9 +419,12 @@ class Node:
         return got
 
     def _page(self, params: dict[str, Any]) -> dict[str, Any]:
+        return self._get("/conversations", params)
+
+    def _get(self, path: str, params: dict[str, Any]) -> dict[str, Any]:
         page = self._call(
-            "route GET /conversations (parley only; OpenAI has none)",
-            lambda: self.client.get("/conversations", cast_to=object, options={"params": params}),
+            f"route GET {path} (parley only; OpenAI has none)",
+            lambda: self.client.get(path, cast_to=object, options={"params": params}),
         )
         if not isinstance(page, dict) or not isinstance(page.get("data"), list):
             raise NodeError(f"unexpected answer from {self.credential.base_url}: {page!r:.200}")

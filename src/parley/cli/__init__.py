@@ -24,7 +24,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "conversation": (
         "parley.cli.conversation",
         "conversation",
-        "n8n's Conversation operations: create, get, update, remove, list, fork.",
+        "n8n's Conversation operations: create, get, update, remove, list, fork, search.",
     ),
     "items": ("parley.cli.items", "items", "A conversation's items: add, list, get, delete."),
     "response": (

@@ -16,6 +16,7 @@ from rich.console import Console
 
 from parley import credentials
 from parley.cli import tables
+from parley.cli.search_table import search_table
 from parley.expressions import resolve
 from parley.node import Node
 from parley.runs import DEFAULT_CONCURRENCY, InputError, RunStopped, read_items, run_items
@@ -29,7 +30,18 @@ PROGRESS_FROM = 5
 
 def run_options(func: F) -> F:
     """The options every node command shares: credential, per-item input, output form."""
-    options = [
+    table = click.option("--table", is_flag=True, help="A table for people instead of JSON Lines.")
+    return _run_options(func, table)
+
+
+def json_run_options(func: F) -> F:
+    """The shared options for a command whose output is a table unless ``--json``."""
+    as_json = click.option("--json", "as_json", is_flag=True, help="JSON Lines, not a table.")
+    return _run_options(func, as_json)
+
+
+def _run_options(func: F, output: Callable[[Any], Any]) -> F:
+    options: list[Callable[[Any], Any]] = [
         click.option(
             "--credential",
             "-c",
@@ -64,7 +76,7 @@ def run_options(func: F) -> F:
             show_default=True,
             help="Items run at once (output stays in input order).",
         ),
-        click.option("--table", is_flag=True, help="A table for people instead of JSON Lines."),
+        output,
         click.option(
             "--paired",
             is_flag=True,
@@ -102,8 +114,13 @@ def execute(
     table: bool,
     paired: bool,
     work: Work,
+    render: Callable[[list[dict[str, Any]]], None] | None = None,
 ) -> None:
-    """Resolve the credential, run ``work`` once (or per input item), print, set the exit code."""
+    """Resolve the credential, run ``work`` once (or per input item), print, set the exit code.
+
+    With ``table``, the outputs are shown at the end by ``render`` (a generic table if none).
+    """
+    show = render or _emit_table
     try:
         cred = credentials.resolve(credential)
     except credentials.CredentialError as exc:
@@ -154,7 +171,7 @@ def execute(
                         done += 1
         except RunStopped as stop:
             if table:
-                _emit_table(rows)
+                show(rows)
             if not per_item and isinstance(stop.error, ValidationError):
                 raise click.UsageError(stop.error.explain()) from None
             where = stop.explain() if per_item else stop.error.explain()
@@ -167,7 +184,7 @@ def execute(
             click.echo(f"\nparley: interrupted; {done} of {len(items)} items done", err=True)
             sys.exit(130)
     if table:
-        _emit_table(rows)
+        show(rows)
     if failed:
         if per_item:
             click.echo(f"parley: {failed} of {len(items)} items failed", err=True)
@@ -252,7 +269,7 @@ metadata_option = click.option(
 
 @click.group()
 def conversation() -> None:
-    """n8n's Conversation operations: create, get, update, remove (and parley's list, fork).
+    """n8n's Conversation operations: create, get, update, remove (and parley's list, fork, search).
 
     \b
     Example:
@@ -400,6 +417,55 @@ def fork(
         )
 
     execute(work=work, **run)
+
+
+@conversation.command("search")
+@click.argument("query")
+@metadata_option
+@click.option("--created-after", type=int, default=None, help="Unix seconds (exclusive).")
+@click.option("--created-before", type=int, default=None, help="Unix seconds (exclusive).")
+@click.option("--updated-after", type=int, default=None, help="Unix seconds (exclusive).")
+@click.option(
+    "--limit", type=click.IntRange(1, 1000), default=20, show_default=True, help="Hits shown."
+)
+@click.option("--page", default=None, help="The next_page of an earlier search: go on from there.")
+@json_run_options
+def search(
+    query: str,
+    metadata: tuple[str, ...],
+    created_after: int | None,
+    created_before: int | None,
+    updated_after: int | None,
+    limit: int,
+    page: str | None,
+    as_json: bool,
+    **run: Any,
+) -> None:
+    """Find conversations by what was said in them, best first (parley's server only).
+
+    Prints a table of hits with the matching items' snippets; --json prints the list object.
+
+    \b
+    Example:
+      parley conversation search "refund policy" --metadata customer=c-42 --limit 5
+      parley conversation search '{{ $json.question }}' --input questions.jsonl --json
+    """
+    meta = metadata_template(metadata)
+    if isinstance(meta, str):
+        raise click.BadParameter("give key=value pairs to filter by", param_hint="--metadata")
+
+    def work(node: Node, item: dict[str, Any]) -> dict[str, Any]:
+        return node.search(
+            resolve(query, item),
+            metadata=resolve(meta, item),
+            created_after=created_after,
+            created_before=created_before,
+            updated_after=updated_after,
+            limit=limit,
+            page=page,
+        )
+
+    execute(work=work, table=not as_json, render=search_table, **run)
 
 
 __all__ = ["NodeError", "conversation", "execute", "run_options"]

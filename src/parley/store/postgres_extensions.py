@@ -119,13 +119,26 @@ def conversations_query(
 
 # -- full-text search ------------------------------------------------------------------------
 
+
+def scope_query(project: str) -> str:
+    """The tsquery text of ``project``'s lexeme in every item's tsvector (migration 0010): a
+    space, then the project id, which no parsed word can be."""
+    lexeme = (" " + project).replace("\\", "\\\\").replace("'", "''")
+    return f"'{lexeme}'"
+
+
+# The scope (parameter {scope}) ANDed into the query makes GIN intersect inside the index
+# instead of matching every project's items. An empty query (nothing but punctuation) must
+# match nothing, not the whole scope.
+_SCOPED = "(CASE WHEN numnode(q.query) = 0 THEN q.query ELSE q.query && {scope}::tsquery END)"
+
 # websearch_to_tsquery never fails on user input: quotes, OR and -word, as web search boxes.
 SQL_SEARCH_ITEMS = f"""
 SELECT i.conversation, i.id,
        ts_headline('simple', i.search_text, q.query,
                    'StartSel={MARK}, StopSel={MARK}, MaxWords={SNIPPET_TOKENS}, MinWords=4')
 FROM items i, websearch_to_tsquery('simple', $1) AS q (query)
-WHERE i.search @@ q.query AND i.conversation = ANY($2::bigint[])
+WHERE i.search @@ {_SCOPED.format(scope="$3")} AND i.conversation = ANY($2::bigint[])
 ORDER BY i.conversation, ts_rank(i.search, q.query) DESC, i.position
 """
 
@@ -142,7 +155,7 @@ def search_query(
     The rank is minus ts_rank (lower is better, as SQLite's bm25), so the keyset cursor
     (rank, seq) runs ascending on both backends.
     """
-    args: list[Any] = [query, project]
+    args: list[Any] = [query, project, scope_query(project)]
 
     def arg(value: Any) -> str:
         args.append(value)
@@ -151,7 +164,7 @@ def search_query(
     sql = (
         "WITH q AS (SELECT websearch_to_tsquery('simple', $1) AS query), "
         "hits AS (SELECT i.conversation, -ts_rank(i.search, q.query)::float8 AS rank "
-        "FROM items i, q WHERE i.search @@ q.query) "
+        f"FROM items i, q WHERE i.search @@ {_SCOPED.format(scope='$3')}) "
         "SELECT c.seq, c.id, c.created_at, c.metadata, min(h.rank) AS best "
         "FROM hits h JOIN conversations c ON c.seq = h.conversation WHERE c.project_id = $2"
     )
@@ -211,15 +224,23 @@ DELETE FROM responses WHERE seq IN (
 )
 """
 
-# One batch of expired conversations; items and metadata go by ON DELETE CASCADE. SKIP LOCKED:
-# sweepers of several server processes share the work instead of queueing on the same rows,
-# and a conversation being appended to right now is left for the next round.
+# One batch of expired conversations; items and metadata go by ON DELETE CASCADE, and each
+# leaves its tombstone as delete_conversation does (a page walk whose cursor expired goes on).
+# SKIP LOCKED: sweepers of several server processes share the work instead of queueing on the
+# same rows, and a conversation being appended to right now is left for the next round.
 SQL_SWEEP = """
-DELETE FROM conversations WHERE seq IN (
-    SELECT c.seq FROM projects p
-    JOIN conversations c ON c.project_id = p.id AND c.updated_at < $1 - p.retention_seconds
-    WHERE p.retention_seconds IS NOT NULL
-    LIMIT $2
-    FOR UPDATE OF c SKIP LOCKED
+WITH deleted AS (
+    DELETE FROM conversations WHERE seq IN (
+        SELECT c.seq FROM projects p
+        JOIN conversations c ON c.project_id = p.id AND c.updated_at < $1 - p.retention_seconds
+        WHERE p.retention_seconds IS NOT NULL
+        LIMIT $2
+        FOR UPDATE OF c SKIP LOCKED
+    )
+    RETURNING id, project_id, created_at, seq
 )
+INSERT INTO deleted_conversations (id, project_id, created_at, seq)
+SELECT id, project_id, created_at, seq FROM deleted
+ON CONFLICT (id) DO UPDATE SET project_id = excluded.project_id,
+    created_at = excluded.created_at, seq = excluded.seq
 """

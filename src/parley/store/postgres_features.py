@@ -85,7 +85,10 @@ class PostgresFeatures(PostgresCore):
             found: dict[int, list[tuple[str, str]]] = {row[0]: [] for row in rows[:limit]}
             if found:
                 for conversation, item_id, snippet in await conn.fetch(
-                    extensions.SQL_SEARCH_ITEMS, query, list(found)
+                    extensions.SQL_SEARCH_ITEMS,
+                    query,
+                    list(found),
+                    extensions.scope_query(project),
                 ):
                     if len(found[conversation]) < MAX_ITEMS_PER_HIT:
                         found[conversation].append((str(item_id), str(snippet)))

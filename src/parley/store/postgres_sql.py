@@ -32,9 +32,10 @@ WITH conversation AS (
     SELECT $2, pair.key, pair.value, conversation.seq, $3
     FROM conversation, unnest($8::bytea[], $9::bytea[]) AS pair (key, value)
 ), stored AS (
-    INSERT INTO items (conversation, position, id, type, created_at, data, search_text)
+    INSERT INTO items
+        (conversation, position, id, type, created_at, data, search_text, search_scope)
     SELECT conversation.seq, item.ordinality - 1, item.id, item.type, $3, item.data,
-           item.search_text
+           item.search_text, CASE WHEN item.search_text IS NOT NULL THEN $2 END
     FROM conversation,
          unnest($5::text[], $6::text[], $7::bytea[], $10::text[])
              WITH ORDINALITY AS item (id, type, data, search_text, ordinality)
@@ -54,9 +55,9 @@ WITH conversation AS (
     WHERE id = $1 AND project_id = $2 AND {key_ok("$8")}
     RETURNING seq, next_position - cardinality($3::text[]) AS first
 )
-INSERT INTO items (conversation, position, id, type, created_at, data, search_text)
+INSERT INTO items (conversation, position, id, type, created_at, data, search_text, search_scope)
 SELECT conversation.seq, conversation.first + item.ordinality - 1, item.id, item.type, $6,
-       item.data, item.search_text
+       item.data, item.search_text, CASE WHEN item.search_text IS NOT NULL THEN $2 END
 FROM conversation,
      unnest($3::text[], $4::text[], $5::bytea[], $7::text[])
          WITH ORDINALITY AS item (id, type, data, search_text, ordinality)

@@ -150,8 +150,15 @@ def usage(conn: sqlite3.Connection, project: str) -> Usage:
 # -- full-text search ------------------------------------------------------------------------
 
 
-def index_items(conn: sqlite3.Connection, items: list[NewItem]) -> None:
-    """Index the items just inserted by one executemany (their seqs are the last ones)."""
+def scope_token(project: str) -> str:
+    """The one token that stands for ``project`` in the index's scope column (its id's hex:
+    a single unicode61 token whatever the id holds; SQL writes it as lower(hex(project_id)))."""
+    return project.encode().hex()
+
+
+def index_items(conn: sqlite3.Connection, seq: int, items: list[NewItem]) -> None:
+    """Index the items just inserted into conversation ``seq`` by one executemany (their seqs
+    are the last ones), each row scoped to the conversation's project."""
     texts = [item_text(item.data) for item in items]
     if not any(texts):
         return
@@ -159,9 +166,12 @@ def index_items(conn: sqlite3.Connection, items: list[NewItem]) -> None:
     # max(seq) + 1 each time, so the batch's seqs are consecutive and end at the last rowid.
     (last,) = conn.execute("SELECT last_insert_rowid()").fetchone()
     first = int(last) - len(items) + 1
+    (scope,) = conn.execute(
+        "SELECT lower(hex(project_id)) FROM conversations WHERE seq = ?", (seq,)
+    ).fetchone()
     conn.executemany(
-        "INSERT INTO items_fts (rowid, body) VALUES (?, ?)",
-        [(first + offset, text) for offset, text in enumerate(texts) if text],
+        "INSERT INTO items_fts (rowid, scope, body) VALUES (?, ?, ?)",
+        [(first + offset, scope, text) for offset, text in enumerate(texts) if text],
     )
 
 
@@ -195,6 +205,30 @@ def _match(query: str) -> str:
     return " ".join('"' + word.replace('"', '""') + '"' for word in query.split())
 
 
+def scoped(project: str, query: str) -> str:
+    """``query`` limited to ``project``'s rows inside the index: its scope token AND the
+    query on the text column (a column filter inside the query can only narrow it)."""
+    if not _nested(query):
+        # A ')' that would close our parenthesis could OR other projects' rows back in.
+        query = _match(query)
+    return f'scope : "{scope_token(project)}" AND body : ({query})'
+
+
+def _nested(query: str) -> bool:
+    """Whether the parentheses outside quoted strings close only what the query opened."""
+    depth, quoted = 0, False
+    for char in query:
+        if char == '"':
+            quoted = not quoted  # a doubled "" inside a string toggles twice
+        elif not quoted and char == "(":
+            depth += 1
+        elif not quoted and char == ")":
+            depth -= 1
+            if depth < 0:
+                return False
+    return depth == 0 and not quoted
+
+
 def search(
     conn: sqlite3.Connection,
     project: str,
@@ -222,10 +256,12 @@ def _search(
     cursor: tuple[float, int] | None,
     limit: int,
 ) -> tuple[list[SearchRow], bool]:
-    params: list[object] = [query, project]
+    match = scoped(project, query)
+    params: list[object] = [match, project]
     sql = (
         "WITH hits AS MATERIALIZED (SELECT i.conversation AS conversation, "
-        "bm25(items_fts) AS rank "
+        # The scope column weighs nothing: every row of the project holds its token once.
+        "bm25(items_fts, 0.0, 1.0) AS rank "
         "FROM items_fts JOIN items i ON i.seq = items_fts.rowid WHERE items_fts MATCH ?) "
         "SELECT c.seq, c.id, c.created_at, c.metadata, min(h.rank) AS best "
         "FROM hits h JOIN conversations c ON c.seq = h.conversation WHERE c.project_id = ?"
@@ -258,11 +294,11 @@ def _search(
         marks = ", ".join("?" * len(page))
         for conversation, item_id, snippet in conn.execute(
             "SELECT i.conversation, i.id, "
-            f"snippet(items_fts, 0, '{MARK}', '{MARK}', '…', {SNIPPET_TOKENS}) "
+            f"snippet(items_fts, 1, '{MARK}', '{MARK}', '…', {SNIPPET_TOKENS}) "
             "FROM items_fts JOIN items i ON i.seq = items_fts.rowid "
             f"WHERE items_fts MATCH ? AND i.conversation IN ({marks}) "
-            "ORDER BY i.conversation, bm25(items_fts), i.position",
-            [query, *found],
+            "ORDER BY i.conversation, bm25(items_fts, 0.0, 1.0), i.position",
+            [match, *found],
         ):
             hits = found[conversation]
             if len(hits) < MAX_ITEMS_PER_HIT:
@@ -295,7 +331,8 @@ def list_projects(conn: sqlite3.Connection) -> list[ProjectInfo]:
 # Conversations whose project's retention has expired; the (project_id, updated_at) index
 # makes each project's walk a range scan over its oldest rows.
 SQL_EXPIRED = (
-    "SELECT c.seq FROM projects p JOIN conversations c ON c.project_id = p.id "
+    "SELECT c.seq, c.id, c.project_id, c.created_at FROM projects p "
+    "JOIN conversations c ON c.project_id = p.id "
     "AND c.updated_at < ? - p.retention_seconds "
     "WHERE p.retention_seconds IS NOT NULL LIMIT ?"
 )
@@ -310,17 +347,25 @@ SQL_EXPIRED_RESPONSES = (
 
 
 def sweep(conn: sqlite3.Connection, now: int, limit: int) -> int:
-    """Delete up to ``limit`` expired conversations (with their items and index rows) and up
-    to ``limit`` expired stored responses; return how many of both went."""
+    """Delete up to ``limit`` expired conversations (with their items and index rows, leaving
+    their tombstones) and up to ``limit`` expired stored responses; return how many went."""
     responses = conn.execute(SQL_EXPIRED_RESPONSES, (now, limit)).rowcount
     return responses + _sweep_conversations(conn, now, limit)
 
 
 def _sweep_conversations(conn: sqlite3.Connection, now: int, limit: int) -> int:
-    seqs = [row[0] for row in conn.execute(SQL_EXPIRED, (now, limit))]
-    if not seqs:
+    expired = conn.execute(SQL_EXPIRED, (now, limit)).fetchall()
+    if not expired:
         return 0
+    seqs = [row[0] for row in expired]
     marks = ", ".join("?" * len(seqs))
+    # Tombstones as delete_conversation leaves them: a page walk whose cursor expired goes on.
+    conn.execute(f"DELETE FROM deleted_items WHERE conversation IN ({marks})", seqs)
+    conn.executemany(
+        "INSERT OR REPLACE INTO deleted_conversations (id, project_id, created_at, seq) "
+        "VALUES (?, ?, ?, ?)",
+        [(cid, project, created, seq) for seq, cid, project, created in expired],
+    )
     conn.execute(
         f"DELETE FROM items_fts WHERE rowid IN "
         f"(SELECT seq FROM items WHERE conversation IN ({marks}))",

@@ -114,7 +114,7 @@ def insert_items(
     # In the same transaction as the items: a search never finds what is not stored.
     from parley.store.sqlite_extensions import index_items
 
-    index_items(conn, items)
+    index_items(conn, seq, items)
 
 
 def duplicate(conn: sqlite3.Connection, seq: int, first: int, items: list[NewItem]) -> ParleyError:

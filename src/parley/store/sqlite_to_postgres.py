@@ -182,6 +182,8 @@ async def _copy_batch(
         # Items go in their creation order (created_at, then row key: SQLite's keys run by
         # conversation and position), so positions and "newest item" both carry over.
         by_source = {row[0]: target_seq[row[1]] for row in fresh}
+        # Each item with text is scoped to its project in the search index (migration 0010).
+        owner = {row[0]: projects[row[2]] for row in fresh}
         marks = ",".join("?" * len(by_source))
         items = [
             (
@@ -191,13 +193,15 @@ async def _copy_batch(
                 item_type,
                 created_at,
                 bytes(data),
-                item_text(bytes(data)) or None,
+                text,
+                owner[conversation] if text else None,
             )
             for conversation, position, item_id, item_type, created_at, data in source.execute(
                 "SELECT conversation, position, id, type, created_at, data FROM items "
                 f"WHERE conversation IN ({marks}) ORDER BY created_at, seq",
                 list(by_source),
             )
+            for text in [item_text(bytes(data)) or None]
         ]
         if items:
             await conn.copy_records_to_table(
@@ -211,6 +215,7 @@ async def _copy_batch(
                     "created_at",
                     "data",
                     "search_text",
+                    "search_scope",
                 ],
             )
         report.conversations += len(fresh)

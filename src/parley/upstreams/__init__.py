@@ -10,6 +10,7 @@ from parley.errors import NotFound, ParleyError
 from parley.upstreams.base import ModelCall, ModelStream, Upstream, UpstreamError
 from parley.upstreams.chat import ChatUpstream
 from parley.upstreams.http import UpstreamConfig
+from parley.upstreams.metered import MeteredUpstream, UpstreamMeter
 
 __all__ = [
     "ModelCall",
@@ -46,8 +47,15 @@ def open_upstream(config: UpstreamConfig) -> Upstream:
 class Upstreams:
     """The configured upstreams, tried in order: the first that serves a model answers it."""
 
-    def __init__(self, configs: Sequence[UpstreamConfig] = ()) -> None:
+    def __init__(
+        self, configs: Sequence[UpstreamConfig] = (), meter: UpstreamMeter | None = None
+    ) -> None:
         self.upstreams = [open_upstream(config) for config in configs]
+        if meter is not None:
+            self.upstreams = [
+                MeteredUpstream(upstream, config.api, meter)
+                for upstream, config in zip(self.upstreams, configs, strict=True)
+            ]
         self._models: list[tuple[str, str]] = []
         self._models_at = 0.0
         self._lock = asyncio.Lock()

@@ -97,6 +97,9 @@ class UpstreamError(ParleyError):
 
     status = 502
     type = "upstream_error"
+    # What failed, for /metrics: unreachable, timeout, status_4xx, status_5xx or malformed
+    # (an answer parley cannot read). Set by the constructors in parley.upstreams.http.
+    kind = "malformed"
 
 
 class ModelStream(Protocol):

@@ -123,19 +123,25 @@ _JSON = {"content-type": "application/json"}
 
 def timed_out(name: str) -> UpstreamError:
     """504: the model server did not answer in time."""
-    return UpstreamError(
-        f"The model server ({name}) did not answer in time.",
-        status=504,
-        code="upstream_timeout",
+    return _kind(
+        UpstreamError(
+            f"The model server ({name}) did not answer in time.",
+            status=504,
+            code="upstream_timeout",
+        ),
+        "timeout",
     )
 
 
 def unreachable(name: str, exc: BaseException) -> UpstreamError:
     """502: the model server cannot be reached."""
-    return UpstreamError(
-        f"The model server ({name}) cannot be reached: {type(exc).__name__}.",
-        status=502,
-        code="upstream_unreachable",
+    return _kind(
+        UpstreamError(
+            f"The model server ({name}) cannot be reached: {type(exc).__name__}.",
+            status=502,
+            code="upstream_unreachable",
+        ),
+        "unreachable",
     )
 
 
@@ -148,20 +154,26 @@ def broken(name: str, why: str) -> UpstreamError:
 
 def stalled(name: str) -> UpstreamError:
     """504: the model server stopped sending in the middle of a streamed answer."""
-    return UpstreamError(
-        f"The model server ({name}) stopped sending mid-answer: nothing arrived within its "
-        "timeout.",
-        status=504,
-        code="upstream_timeout",
+    return _kind(
+        UpstreamError(
+            f"The model server ({name}) stopped sending mid-answer: nothing arrived within "
+            "its timeout.",
+            status=504,
+            code="upstream_timeout",
+        ),
+        "timeout",
     )
 
 
 def cut_off(name: str, exc: BaseException) -> UpstreamError:
     """502: the connection to the model server broke in the middle of a streamed answer."""
-    return UpstreamError(
-        f"The model server ({name}) broke the connection mid-answer: {type(exc).__name__}.",
-        status=502,
-        code="upstream_error",
+    return _kind(
+        UpstreamError(
+            f"The model server ({name}) broke the connection mid-answer: {type(exc).__name__}.",
+            status=502,
+            code="upstream_error",
+        ),
+        "unreachable",
     )
 
 
@@ -185,11 +197,19 @@ def mid_stream(name: str, error: Any) -> UpstreamError:
         code = error.get("code") if isinstance(error.get("code"), str) else None
     else:
         said, status, code = error, 502, None
-    return UpstreamError(
-        f"The model server ({name}) failed mid-answer: {said}",
-        status=status if status < 500 else 502,
-        code=code or "upstream_error",
+    return _kind(
+        UpstreamError(
+            f"The model server ({name}) failed mid-answer: {said}",
+            status=status if status < 500 else 502,
+            code=code or "upstream_error",
+        ),
+        f"status_{status // 100}xx",
     )
+
+
+def _kind(error: UpstreamError, kind: str) -> UpstreamError:
+    error.kind = kind
+    return error
 
 
 def _message(raw: bytes) -> tuple[str | None, str | None, str | None]:
@@ -215,6 +235,10 @@ def _message(raw: bytes) -> tuple[str | None, str | None, str | None]:
 
 def from_status(name: str, status: int, raw: bytes, headers: httpx.Headers) -> UpstreamError:
     """An upstream error status → parley's answer (4xx passes through, 5xx is a 502)."""
+    return _kind(_from_status(name, status, raw, headers), f"status_{status // 100}xx")
+
+
+def _from_status(name: str, status: int, raw: bytes, headers: httpx.Headers) -> UpstreamError:
     message, code, param = _message(raw)
     said = message or f"HTTP {status}"
     if status == 429:
