@@ -35,6 +35,7 @@ from typing import Any
 from parley.models import TimeFilter
 from parley.search import item_text
 from parley.store import Store, open_store
+from parley.store.sqlite_ops import item_key
 from parley.store.sqlite_schema import migrate
 
 HERE = Path(__file__).resolve().parent
@@ -72,8 +73,9 @@ def build(path: str, conversations: int, seed: int = 7) -> None:
         ):
             rows.append((seq, f"conv_{seq:012d}", project, created, created, metadata, 1, 1))
             pairs.append((project, "topic", topic, seq, created))
-            items.append((seq, seq, 0, f"msg_{seq:012d}", "message", created, data))
-            texts.append((seq, project.encode().hex(), item_text(data)))
+            key = item_key(seq, 0)  # the items row key: (conversation, position)
+            items.append((key, seq, 0, f"msg_{seq:012d}", "message", created, data))
+            texts.append((key, project.encode().hex(), item_text(data)))
         conn.executemany(
             "INSERT INTO conversations (seq, id, project_id, created_at, updated_at, metadata, "
             "next_position, item_count) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",

@@ -34,8 +34,6 @@ from parley.store.sqlite_keys import SQLiteKeys
 from parley.store.sqlite_responses import SQLiteResponses
 from parley.store.sqlite_schema import migrate
 
-_LAST = 1 << 62
-
 
 class SQLiteStore(SQLiteKeys, SQLiteFeatures, SQLiteResponses):
     """The embedded default backend."""
@@ -158,21 +156,17 @@ class SQLiteStore(SQLiteKeys, SQLiteFeatures, SQLiteResponses):
         limit: int,
         order: Order,
     ) -> ItemPage:
+        # One range walk of the items table itself: its row keys run in (conversation,
+        # position) order (ops.item_key), so the page is a few adjacent table pages.
         if order == "asc":
-            sql = (
-                "SELECT id, data FROM items WHERE conversation = ? AND position > ? "
-                "ORDER BY position LIMIT ?"
-            )
+            sql = "SELECT id, data FROM items WHERE seq > ? AND seq < ? ORDER BY seq LIMIT ?"
         else:
-            sql = (
-                "SELECT id, data FROM items WHERE conversation = ? AND position < ? "
-                "ORDER BY position DESC LIMIT ?"
-            )
+            sql = "SELECT id, data FROM items WHERE seq < ? AND seq >= ? ORDER BY seq DESC LIMIT ?"
 
         def op(conn: sqlite3.Connection) -> ItemPage:
             seq = ops.conversation_seq(conn, project, conversation_id)
             if after is None:
-                start = -1 if order == "asc" else _LAST
+                start = -1 if order == "asc" else ops.POSITIONS
             else:
                 # A live item first; else where a deleted one stood, so the walk goes on.
                 row = conn.execute(
@@ -184,7 +178,10 @@ class SQLiteStore(SQLiteKeys, SQLiteFeatures, SQLiteResponses):
                 if row is None:
                     raise item_not_found(after)
                 start = row[0]
-            rows = conn.execute(sql, (seq, start, limit + 1)).fetchall()
+            # The bound on the far side is the conversation's edge: asc stops before the
+            # next conversation's first key, desc at this one's position 0.
+            edge = ops.item_key(seq + 1, 0) if order == "asc" else ops.item_key(seq, 0)
+            rows = conn.execute(sql, (ops.item_key(seq, start), edge, limit + 1)).fetchall()
             return ItemPage(rows[:limit], len(rows) > limit)
 
         return await self._read_op(op)
@@ -238,9 +235,11 @@ class SQLiteStore(SQLiteKeys, SQLiteFeatures, SQLiteResponses):
 
     async def find_item(self, project: str, item_id: str) -> bytes | None:
         def op(conn: sqlite3.Connection) -> bytes | None:
+            # The newest copy: row keys run by conversation, so time orders it (then the key).
             row = conn.execute(
                 "SELECT i.data FROM items i JOIN conversations c ON c.seq = i.conversation "
-                "WHERE i.id = ? AND c.project_id = ? ORDER BY i.seq DESC LIMIT 1",
+                "WHERE i.id = ? AND c.project_id = ? "
+                "ORDER BY i.created_at DESC, i.seq DESC LIMIT 1",
                 (item_id, project),
             ).fetchone()
             return None if row is None else bytes(row[0])

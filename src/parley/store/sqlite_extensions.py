@@ -20,6 +20,7 @@ from parley.models import (
 from parley.search import MARK, MAX_ITEMS_PER_HIT, SNIPPET_TOKENS, item_text
 from parley.store.base import Order
 from parley.store.shared import time_bounds
+from parley.store.sqlite_ops import POSITIONS, item_key
 
 _LAST = 1 << 62
 
@@ -109,7 +110,7 @@ def items_to_fork(
     if row is None:
         raise conversation_not_found(conversation_id)
     seq, metadata = row
-    last = _LAST
+    last = POSITIONS - 1
     if after_item is not None:
         found = conn.execute(
             "SELECT position FROM items WHERE conversation = ? AND id = ?", (seq, after_item)
@@ -118,8 +119,8 @@ def items_to_fork(
             raise item_not_found(after_item)
         last = found[0]
     rows = conn.execute(
-        "SELECT data FROM items WHERE conversation = ? AND position <= ? ORDER BY position",
-        (seq, last),
+        "SELECT data FROM items WHERE seq BETWEEN ? AND ? ORDER BY seq",
+        (item_key(seq, 0), item_key(seq, last)),
     ).fetchall()
     return bytes(metadata), [bytes(r[0]) for r in rows]
 
@@ -156,22 +157,22 @@ def scope_token(project: str) -> str:
     return project.encode().hex()
 
 
-def index_items(conn: sqlite3.Connection, seq: int, items: list[NewItem]) -> None:
-    """Index the items just inserted into conversation ``seq`` by one executemany (their seqs
-    are the last ones), each row scoped to the conversation's project."""
-    texts = [item_text(item.data) for item in items]
-    if not any(texts):
+def index_items(conn: sqlite3.Connection, seq: int, first_key: int, items: list[NewItem]) -> None:
+    """Index the items just inserted into conversation ``seq`` with row keys from ``first_key``
+    on, in order, each row scoped to the conversation's project."""
+    texts = [
+        (first_key + offset, text)
+        for offset, item in enumerate(items)
+        if (text := item_text(item.data))
+    ]
+    if not texts:
         return
-    # One connection inserts the rows in one statement: INTEGER PRIMARY KEY hands out
-    # max(seq) + 1 each time, so the batch's seqs are consecutive and end at the last rowid.
-    (last,) = conn.execute("SELECT last_insert_rowid()").fetchone()
-    first = int(last) - len(items) + 1
     (scope,) = conn.execute(
         "SELECT lower(hex(project_id)) FROM conversations WHERE seq = ?", (seq,)
     ).fetchone()
     conn.executemany(
         "INSERT INTO items_fts (rowid, scope, body) VALUES (?, ?, ?)",
-        [(first + offset, scope, text) for offset, text in enumerate(texts) if text],
+        [(key, scope, text) for key, text in texts],
     )
 
 

@@ -13,6 +13,15 @@ from parley.errors import InvalidRequest, ParleyError, conversation_not_found
 from parley.models import NewItem
 from parley.store.shared import repeated_item
 
+# An item's row key: its conversation's seq times 2^32 plus its position (migration 0008), so
+# the items table's own b-tree holds each conversation's items together and in order.
+POSITIONS = 1 << 32
+
+
+def item_key(conversation: int, position: int) -> int:
+    """The items row key (and search index rowid) of ``position`` in ``conversation``."""
+    return conversation * POSITIONS + position
+
 
 def conversation_seq(conn: sqlite3.Connection, project: str, conversation_id: str) -> int:
     """The row key of a project's conversation; 404 when it has none."""
@@ -100,12 +109,13 @@ def insert_items(
     conn: sqlite3.Connection, seq: int, first: int, items: list[NewItem], created_at: int
 ) -> None:
     """Insert items at positions from ``first``; a repeated id is a 400."""
+    base = item_key(seq, first)
     try:
         conn.executemany(
-            "INSERT INTO items (conversation, position, id, type, created_at, data) "
-            "VALUES (?, ?, ?, ?, ?, ?)",
+            "INSERT INTO items (seq, conversation, position, id, type, created_at, data) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?)",
             [
-                (seq, first + offset, item.id, item.type, created_at, item.data)
+                (base + offset, seq, first + offset, item.id, item.type, created_at, item.data)
                 for offset, item in enumerate(items)
             ],
         )
@@ -114,7 +124,7 @@ def insert_items(
     # In the same transaction as the items: a search never finds what is not stored.
     from parley.store.sqlite_extensions import index_items
 
-    index_items(conn, seq, items)
+    index_items(conn, seq, base, items)
 
 
 def duplicate(conn: sqlite3.Connection, seq: int, first: int, items: list[NewItem]) -> ParleyError:
