@@ -1,5 +1,8 @@
 """`make bench`: start a real `parley serve`, seed it, drive every route, print and save the table.
 
+Beside it runs the floor (bench/bare.py: a bare ASGI app under the same granian settings); each
+round measures the floor first, and every route is quoted as a ratio to it.
+
     python bench/run.py                  full: 3 rounds × (3 s warm-up + 10 s) per route and count
     python bench/run.py --quick          about a minute: 1 round × (1 s + 3 s)
     python bench/run.py --database postgresql://… --workers 2
@@ -32,6 +35,7 @@ import seed
 import server as parley_server
 
 HERE = Path(__file__).resolve().parent
+BARE = HERE / "bare.py"
 ROUTES = ("healthz", "retrieve", "list_items", "create", "add_items", "update")
 
 
@@ -144,10 +148,21 @@ def measure(
     )
 
 
+def start_floor(workers: int, work: Path) -> parley_server.Server:
+    """bench/bare.py's ASGI app, served by `parley serve`'s own granian settings."""
+    port = parley_server.free_port()
+    command = [sys.executable, str(BARE), "--port", str(port), "--workers", str(workers)]
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PARLEY_", "GRANIAN_"))}
+    return parley_server.launch(
+        command, env, port, work / "floor.log", database="", api_key="", workers=workers
+    )
+
+
 def run_routes(
     args: argparse.Namespace, tool: str, database: str, work: Path
 ) -> list[report.Sample]:
-    """Start the server on ``database``, seed it, measure every chosen route; stop it."""
+    """Start the server on ``database`` (and the floor), seed it, measure the floor and every
+    chosen route round by round; stop both."""
     srv = parley_server.start(
         database,
         work / "server.log",
@@ -156,7 +171,10 @@ def run_routes(
         extra_args=args.server_arg,
     )
     samples: list[report.Sample] = []
+    floor: parley_server.Server | None = None
     try:
+        if not args.no_floor:
+            floor = start_floor(args.workers, work)
         started = time.monotonic()
         seeded = seed.seed(
             srv.url,
@@ -169,13 +187,14 @@ def run_routes(
         print(f"bench: seeded {args.conversations} conversations in {took:.1f} s")
         chosen = [r for r in args.routes.split(",") if r]
         routes = targets(seeded)
+        routes[report.FLOOR] = loadgen.Target(report.FLOOR, "GET", "/healthz")
         conns = [int(c) for c in args.connections.split(",") if c]
         for repeat in range(args.repeats):
-            for name in chosen:
+            for name in ([report.FLOOR] if floor is not None else []) + chosen:
                 for connections in conns:
                     sample = measure(
                         tool,
-                        srv,
+                        floor if floor is not None and name == report.FLOOR else srv,
                         routes[name],
                         connections,
                         warmup=args.warmup,
@@ -192,6 +211,8 @@ def run_routes(
                         flush=True,
                     )
     finally:
+        if floor is not None:
+            floor.stop()
         code = srv.stop()
         if code not in (0, None):
             print(f"bench: the server exited with {code}; log: {srv.log_path}", file=sys.stderr)
@@ -224,6 +245,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--out", type=Path, default=HERE / "results")
     parser.add_argument("--scale", action="store_true", help="also run bench/scale.py")
     parser.add_argument("--no-client", action="store_true", help="skip bench/client.py")
+    parser.add_argument(
+        "--no-floor", action="store_true", help="skip the bare floor (and so the ratios)"
+    )
     args = parser.parse_args(argv)
     args.duration = args.duration or (3.0 if args.quick else 10.0)
     args.warmup = args.warmup if args.warmup is not None else (1.0 if args.quick else 3.0)
@@ -241,8 +265,7 @@ def render(path: Path) -> int:
     rows = report.summarise(samples)
     print(saved["title"])
     print(report.table(rows))
-    if saved["backend"] == "sqlite":
-        print(report.verdict_text(report.check_targets(rows)))
+    print(report.verdict_text(report.check_targets(rows, saved["backend"])))
     return 0
 
 
@@ -274,8 +297,7 @@ def main(argv: list[str] | None = None) -> int:
     with stack:
         samples = run_routes(args, tool, database, work)
     rows = report.summarise(samples)
-    rows = report.summarise(samples)
-    verdicts = report.check_targets(rows) if backend == "sqlite" else []
+    verdicts = report.check_targets(rows, backend)
     title = (
         f"parley {backend}, workers={args.workers}, load generator {tool} on the same "
         f"{os.cpu_count()} cores; medians of {args.repeats} × {args.duration:g} s"
@@ -284,7 +306,7 @@ def main(argv: list[str] | None = None) -> int:
     print(title)
     print(report.table(rows))
     if verdicts:
-        print("\nissue 5 targets (SQLite, judged at 64 connections):")
+        print(f"\nissue 12 targets ({backend}, ratios to the floor, judged at 64 connections):")
         print(report.verdict_text(verdicts))
     env["loadavg_after"] = Path("/proc/loadavg").read_text().split()[:3]
     stamp = time.strftime("%Y%m%d-%H%M%S")
@@ -304,7 +326,7 @@ def main(argv: list[str] | None = None) -> int:
     json_path = args.out / f"{stem}-{stamp}.json"
     json_path.write_text(json.dumps(payload, indent=2))
     shutil.copyfile(json_path, args.out / f"{stem}-latest.json")
-    png = report.chart(rows, args.out / f"{stem}-{stamp}.png", title)
+    png = report.chart(rows, args.out / f"{stem}-{stamp}.png", title, backend)
     if png is not None:
         shutil.copyfile(png, args.out / f"{stem}-latest.png")
     print(

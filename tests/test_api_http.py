@@ -355,3 +355,19 @@ def test_root_points_to_the_api_the_dashboard_and_the_docs(server: LiveServer) -
     assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
     assert f"{server.url}/v1" in page.text and 'href="/dashboard"' in page.text
     assert httpx.post(server.url + "/", timeout=30).status_code == 405
+
+
+def test_a_json_answer_carries_each_header_once(http: httpx.Client) -> None:
+    # The hot answers write their headers straight out (api.JSONBytes): each must still be
+    # there exactly once, the length must be the body's, and the safety headers are added.
+    created = http.post("/v1/conversations", json={"metadata": {"a": "b"}})
+    answer = http.get(f"/v1/conversations/{created.json()['id']}")
+    assert answer.status_code == 200
+    names = [name.lower() for name, _ in answer.headers.raw]
+    for name in (b"content-type", b"content-length", b"x-request-id", b"cache-control"):
+        assert names.count(name) == 1, name
+    assert answer.headers["content-type"] == "application/json"
+    assert int(answer.headers["content-length"]) == len(answer.content)
+    assert answer.headers["x-frame-options"] == "DENY"
+    assert answer.headers["x-content-type-options"] == "nosniff"
+    assert answer.json()["metadata"] == {"a": "b"}

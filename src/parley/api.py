@@ -48,9 +48,24 @@ _UNPARSEABLE = (
 
 
 class JSONBytes(Response):
-    """A response whose body is JSON bytes already encoded."""
+    """A 200 whose body is JSON bytes already encoded.
+
+    Its two headers are written straight out instead of through Starlette's ``init_headers``
+    (which looks for given headers, a charset and a body to measure): with the Edge's
+    safety headers added in one go, the response path of a retrieve fell from about 11 to
+    4 µs (bench/README.md, "Steps").
+    """
 
     media_type = "application/json"
+
+    def __init__(self, content: bytes) -> None:
+        self.status_code = 200
+        self.body = content
+        self.background = None
+        self.raw_headers = [
+            (b"content-type", b"application/json"),
+            (b"content-length", b"%d" % len(content)),
+        ]
 
 
 def ok(payload: Any) -> Response:

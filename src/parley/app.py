@@ -50,8 +50,15 @@ _INTERNAL = InternalError(
 )
 
 
+_SAFETY_NAMES = frozenset(name for name, _ in _SAFETY_HEADERS)
+
+
 def _add_safety_headers(headers: list[tuple[bytes, bytes]]) -> None:
-    # A response may set its own (the dashboard's static files are cacheable).
+    # A response may set its own (the dashboard's static files are cacheable). Header names
+    # in raw headers are lower case already (Starlette's and ours).
+    if _SAFETY_NAMES.isdisjoint([name for name, _ in headers]):
+        headers.extend(_SAFETY_HEADERS)  # the usual case: none of them set
+        return
     present = {name.lower() for name, _ in headers}
     headers.extend(header for header in _SAFETY_HEADERS if header[0] not in present)
 

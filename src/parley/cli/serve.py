@@ -56,6 +56,36 @@ def _read_key(path: str) -> str:
     return key
 
 
+def granian_server(chosen: Settings, target: str) -> Any:
+    """The granian server `parley serve` runs, serving the ASGI app at ``target``.
+
+    bench/bare.py serves its bare app through this too, so the floor the benchmark compares
+    parley with runs under the very same server settings.
+    """
+    from granian import Granian
+    from granian.constants import HTTPModes, Interfaces
+    from granian.http import HTTP1Settings
+
+    return Granian(
+        target,
+        address=chosen.host,
+        port=chosen.port,
+        interface=Interfaces.ASGI,
+        workers=chosen.workers,
+        # parley writes its own structured access log (parley.accesslog); granian's would
+        # print raw paths in its own format.
+        log_access=False,
+        # granian counts idle connections against this bound; its default (1024) let a
+        # client holding idle sockets starve everyone else.
+        backpressure=_connection_bound(chosen.max_connections),
+        # HTTP/1 only: in auto mode granian first waits, with no time limit, for the bytes
+        # that tell HTTP/2 from HTTP/1, so a socket that sent nothing was never closed (50
+        # still open after 60 s). Pinned to HTTP/1, the header timeout runs from accept.
+        http=HTTPModes.http1,
+        http1_settings=HTTP1Settings(header_read_timeout=int(chosen.header_timeout * 1000)),
+    )
+
+
 def _connection_bound(wanted: int) -> int:
     """``wanted`` connections per worker, within the file descriptors the process may open.
 
@@ -232,10 +262,6 @@ def serve(ctx: click.Context, /, config: str | None, **values: Any) -> None:
       curl -H "Authorization: Bearer $KEY" -H "Content-Type: application/json" \\
         -d '{}' http://127.0.0.1:8080/v1/conversations
     """
-    from granian import Granian
-    from granian.constants import HTTPModes, Interfaces
-    from granian.http import HTTP1Settings
-
     from parley.app import create_app
 
     given = {
@@ -278,22 +304,5 @@ def serve(ctx: click.Context, /, config: str | None, **values: Any) -> None:
     if chosen.upstream or chosen.upstreams:
         count = len(chosen.upstreams) + (1 if chosen.upstream else 0)
         click.echo(f"parley: {count} model upstream(s) behind /v1/responses", err=True)
-    server = Granian(
-        "parley.app:create_app",
-        address=chosen.host,
-        port=chosen.port,
-        interface=Interfaces.ASGI,
-        workers=chosen.workers,
-        # parley writes its own structured access log (parley.accesslog); granian's would
-        # print raw paths in its own format.
-        log_access=False,
-        # granian counts idle connections against this bound; its default (1024) let a
-        # client holding idle sockets starve everyone else.
-        backpressure=_connection_bound(chosen.max_connections),
-        # HTTP/1 only: in auto mode granian first waits, with no time limit, for the bytes
-        # that tell HTTP/2 from HTTP/1, so a socket that sent nothing was never closed (50
-        # still open after 60 s). Pinned to HTTP/1, the header timeout runs from accept.
-        http=HTTPModes.http1,
-        http1_settings=HTTP1Settings(header_read_timeout=int(chosen.header_timeout * 1000)),
-    )
+    server = granian_server(chosen, "parley.app:create_app")
     server.serve(target_loader=functools.partial(create_app, workers), wrap_loader=False)
