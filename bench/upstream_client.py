@@ -1,5 +1,5 @@
-"""How much a model call costs parley's side: its own plain-HTTP client (`parley.upstreams.wire`),
-httpx, and the openai SDK's AsyncOpenAI.
+"""How much a model call costs parley's side: httpx (what parley uses) and the openai SDK's
+AsyncOpenAI.
 
 Both call the same loopback upstream (tests/upstream.py, non-streamed and streamed chat
 completions) sequentially; the figure is client CPU per call (process time), and wall time.
@@ -22,8 +22,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import httpx  # noqa: E402
 import msgspec  # noqa: E402
 import openai  # noqa: E402
-
-from parley.upstreams.wire import WirePool  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 BODY = {"model": "bench", "messages": [{"role": "user", "content": "hello there, how are you?"}]}
@@ -48,24 +46,6 @@ async def with_httpx(url: str, calls: int, stream: bool) -> tuple[float, float]:
                 response = await client.post("/chat/completions", content=body, headers=headers)
                 msgspec.json.decode(response.content)
         return (time.process_time() - cpu) / calls, (time.perf_counter() - wall) / calls
-
-
-async def with_wire(url: str, calls: int, stream: bool) -> tuple[float, float]:
-    pool = WirePool(url, {"accept": "application/json"}, timeout=30, connect_timeout=10)
-    body = msgspec.json.encode({**BODY, "stream": stream})
-    headers = {"content-type": "application/json", "authorization": "Bearer x"}
-    cpu, wall = time.process_time(), time.perf_counter()
-    for _ in range(calls):
-        response = await pool.post("/chat/completions", body, headers)
-        if stream:
-            async for line in response.aiter_lines():
-                if line.startswith("data: ") and line != "data: [DONE]":
-                    msgspec.json.decode(line[6:])
-            await response.aclose()
-        else:
-            msgspec.json.decode(await response.aread())
-    await pool.close()
-    return (time.process_time() - cpu) / calls, (time.perf_counter() - wall) / calls
 
 
 async def with_sdk(url: str, calls: int, stream: bool) -> tuple[float, float]:
@@ -97,7 +77,6 @@ def main() -> None:
         for _ in range(args.rounds):
             for stream in (False, True):
                 for name, run in (
-                    ("wire", with_wire),
                     ("httpx", with_httpx),
                     ("AsyncOpenAI", with_sdk),
                 ):

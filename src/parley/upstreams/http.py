@@ -1,9 +1,7 @@
 """What both upstream kinds share: one HTTP client per upstream, errors mapped honestly.
 
-A plain-HTTP upstream (the local model server) is called through `wire.WirePool`, a lean
-keep-alive HTTP/1.1 client; an HTTPS one through httpx, which also lists the models. Both
-rather than the openai SDK's AsyncOpenAI, whose per-call option merging and pydantic models
-cost about three times httpx's CPU (bench/upstream_client.py measures all three).
+httpx rather than the openai SDK's AsyncOpenAI: the same connection pool underneath, without
+the SDK's per-call option merging and pydantic models (bench/upstream_client.py measures both).
 """
 
 from __future__ import annotations
@@ -17,7 +15,6 @@ import httpx
 import msgspec
 
 from parley.upstreams.base import UpstreamError
-from parley.upstreams.wire import WirePool
 
 log = logging.getLogger("parley.upstreams")
 _decode = msgspec.json.decode
@@ -56,14 +53,6 @@ class HTTPUpstream:
             # Upstreams are named by the operator; proxies from the environment would reroute them.
             trust_env=False,
         )
-        self.wire: WirePool | None = None
-        if config.url.startswith("http://"):
-            self.wire = WirePool(
-                config.url,
-                headers,
-                timeout=config.timeout,
-                connect_timeout=min(config.connect_timeout, config.timeout),
-            )
 
     def serves(self, model: str) -> bool:
         """Whether ``model`` matches one of this upstream's names or patterns."""
@@ -84,9 +73,7 @@ class HTTPUpstream:
         return listed + [m for m in named if m not in listed]
 
     async def close(self) -> None:
-        """Close the connection pools."""
-        if self.wire is not None:
-            await self.wire.close()
+        """Close the connection pool."""
         await self.client.aclose()
 
     async def open(self, path: str, body: bytes, *, stream: bool) -> httpx.Response:
@@ -94,15 +81,9 @@ class HTTPUpstream:
 
         Not streamed, the body is read too; streamed, only the status and headers.
         """
-        response: httpx.Response
+        request = self.client.build_request("POST", path, content=body, headers=_JSON)
         try:
-            if self.wire is not None:
-                response = await self.wire.post(path, body, _JSON)
-                if not stream and response.status_code < 400:
-                    await response.aread()
-            else:
-                request = self.client.build_request("POST", path, content=body, headers=_JSON)
-                response = await self.client.send(request, stream=stream)
+            response = await self.client.send(request, stream=stream)
         except httpx.TimeoutException:
             raise timed_out(self.name) from None
         except httpx.HTTPError as exc:
