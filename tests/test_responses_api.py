@@ -384,6 +384,8 @@ def test_streamed_function_call_events(
     )
     done = [e for e in events if e.type == "response.function_call_arguments.done"]
     assert done[0].arguments == '{"a": 1, "b": 2}'
+    # OpenAI's ResponseFunctionCallArgumentsDoneEvent requires the function's name.
+    assert done[0].model_dump()["name"] == "add"
     assert [item.type for item in final.output] == ["message", "function_call"]
     assert final.output[1].status == "completed"  # type: ignore[union-attr]
 

@@ -313,6 +313,7 @@ class Turn:
                 self.event(
                     "response.function_call_arguments.done",
                     item_id=call["id"],
+                    name=call["name"],
                     output_index=index,
                     arguments=call["arguments"],
                 )
