@@ -6,7 +6,6 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
-import httpx
 import msgspec
 
 from parley.upstreams.base import (
@@ -19,7 +18,8 @@ from parley.upstreams.base import (
     ToolCallStart,
     Usage,
 )
-from parley.upstreams.http import HTTPUpstream, broken, cut_off, mid_stream, sse_data, stalled
+from parley.upstreams.http import HTTPUpstream, broken, mid_stream, sse_data
+from parley.upstreams.streams import Replay, Streamed, whole_answer
 from parley.upstreams.translate import logprob_entries
 
 _encode = msgspec.json.Encoder().encode
@@ -90,30 +90,13 @@ def response_events(response: dict[str, Any]) -> Iterator[ModelEvent]:
     yield _finish(response)
 
 
-class _Whole:
-    def __init__(self, events: Iterator[ModelEvent]) -> None:
-        self._events = events
+class _Events(Streamed):
+    """A streamed Response: events as they arrive."""
 
     async def __aiter__(self) -> AsyncIterator[ModelEvent]:
-        for event in self._events:
-            yield event
-
-    async def aclose(self) -> None:
-        return None
-
-
-class _Events:
-    def __init__(self, name: str, response: httpx.Response) -> None:
-        self._name = name
-        self._response = response
-
-    async def __aiter__(self) -> AsyncIterator[ModelEvent]:
-        try:
+        async with self.reading():
             async for data in sse_data(self._response):
-                try:
-                    event = _decode(data)
-                except msgspec.DecodeError:
-                    raise broken(self._name, "a stream event is not JSON") from None
+                event = self.decode(data, "a stream event")
                 kind = event.get("type") if isinstance(event, dict) else None
                 if kind == "response.output_text.delta":
                     yield TextDelta(event.get("delta", ""), logprob_entries(event.get("logprobs")))
@@ -132,30 +115,15 @@ class _Events:
                 elif kind in ("response.failed", "error"):
                     error = (event.get("response") or {}).get("error") or event
                     raise mid_stream(self._name, error)
-        except httpx.TimeoutException:
-            raise stalled(self._name) from None
-        except httpx.HTTPError as exc:
-            raise cut_off(self._name, exc) from None
-        finally:
-            await self._response.aclose()
         raise broken(self._name, "the stream ended before the answer did")
-
-    async def aclose(self) -> None:
-        await self._response.aclose()
 
 
 class ResponsesUpstream(HTTPUpstream):
     """Calls ``POST {url}/responses`` with ``store: false``."""
 
-    async def start(self, call: ModelCall) -> _Whole | _Events:
+    async def start(self, call: ModelCall) -> Replay | _Events:
         """Send the call; for a stream, return once the upstream's headers arrived."""
         response = await self.open("/responses", _encode(responses_body(call)), stream=call.stream)
         if call.stream:
             return _Events(self.name, response)
-        try:
-            answer = _decode(response.content)
-        except msgspec.DecodeError:
-            raise broken(self.name, "its answer is not JSON") from None
-        if not isinstance(answer, dict):
-            raise broken(self.name, "its answer is not a JSON object")
-        return _Whole(response_events(answer))
+        return Replay(response_events(whole_answer(self.name, response)))
