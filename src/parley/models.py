@@ -113,6 +113,25 @@ class ConversationList(msgspec.Struct):
     object: Literal["list"] = "list"
 
 
+# The date filters that the conversation list and search share (one definition, one OpenAPI text).
+_UnixTime = Annotated[int, msgspec.Meta(ge=0)]
+CreatedAfter = Annotated[
+    _UnixTime | None,
+    msgspec.Meta(description="Keep conversations created after this Unix time (exclusive)."),
+]
+CreatedBefore = Annotated[
+    _UnixTime | None,
+    msgspec.Meta(description="Keep conversations created before this Unix time (exclusive)."),
+]
+UpdatedAfter = Annotated[
+    _UnixTime | None,
+    msgspec.Meta(
+        description="Keep conversations updated (items or metadata) after this Unix time "
+        "(exclusive)."
+    ),
+]
+
+
 class ConversationListQuery(msgspec.Struct):
     """The query parameters of ``GET /v1/conversations`` (its OpenAPI parameters)."""
 
@@ -125,21 +144,9 @@ class ConversationListQuery(msgspec.Struct):
     limit: Annotated[int, msgspec.Meta(ge=MIN_LIMIT, le=MAX_LIMIT)] = DEFAULT_LIMIT
     order: Literal["asc", "desc"] = "desc"
     after: str | None = None
-    created_after: Annotated[
-        Annotated[int, msgspec.Meta(ge=0)] | None,
-        msgspec.Meta(description="Keep conversations created after this Unix time (exclusive)."),
-    ] = None
-    created_before: Annotated[
-        Annotated[int, msgspec.Meta(ge=0)] | None,
-        msgspec.Meta(description="Keep conversations created before this Unix time (exclusive)."),
-    ] = None
-    updated_after: Annotated[
-        Annotated[int, msgspec.Meta(ge=0)] | None,
-        msgspec.Meta(
-            description="Keep conversations updated (items or metadata) after this Unix time "
-            "(exclusive)."
-        ),
-    ] = None
+    created_after: CreatedAfter = None
+    created_before: CreatedBefore = None
+    updated_after: UpdatedAfter = None
 
 
 class SearchQuery(msgspec.Struct):
@@ -160,18 +167,9 @@ class SearchQuery(msgspec.Struct):
         dict[str, str],
         msgspec.Meta(description="Keep conversations whose metadata has every pair."),
     ] = {}
-    created_after: Annotated[
-        Annotated[int, msgspec.Meta(ge=0)] | None,
-        msgspec.Meta(description="Keep conversations created after this Unix time (exclusive)."),
-    ] = None
-    created_before: Annotated[
-        Annotated[int, msgspec.Meta(ge=0)] | None,
-        msgspec.Meta(description="Keep conversations created before this Unix time (exclusive)."),
-    ] = None
-    updated_after: Annotated[
-        Annotated[int, msgspec.Meta(ge=0)] | None,
-        msgspec.Meta(description="Keep conversations updated after this Unix time (exclusive)."),
-    ] = None
+    created_after: CreatedAfter = None
+    created_before: CreatedBefore = None
+    updated_after: UpdatedAfter = None
     limit: Annotated[int, msgspec.Meta(ge=MIN_LIMIT, le=MAX_LIMIT)] = DEFAULT_LIMIT
     page: Annotated[
         str | None, msgspec.Meta(description="The next_page of the previous answer.")
