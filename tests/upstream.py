@@ -94,6 +94,8 @@ class FakeUpstream:
         self._scripts: dict[str, deque[Reply]] = defaultdict(deque)
         self._requests: dict[str, list[dict[str, Any]]] = defaultdict(list)
         self._headers: dict[str, list[dict[str, str]]] = defaultdict(list)
+        # The client's (parley's) port of each request: one port is one reused connection.
+        self._ports: dict[str, list[int]] = defaultdict(list)
         self.cancelled: dict[str, int] = defaultdict(int)
         self.first_chunk_at: dict[str, list[float]] = defaultdict(list)
         self._lock = threading.Lock()
@@ -132,6 +134,7 @@ class FakeUpstream:
                 with fake._lock:
                     fake._requests[model].append(body)
                     fake._headers[model].append(dict(self.headers.items()))
+                    fake._ports[model].append(self.client_address[1])
                     script = fake._scripts.get(model)
                     reply = script.popleft() if script else Reply()
                 if reply.delay:
@@ -378,6 +381,11 @@ class FakeUpstream:
         """Every request body received for ``model``, in order."""
         with self._lock:
             return list(self._requests[model])
+
+    def ports(self, model: str) -> list[int]:
+        """The client port each request for ``model`` came from, in order."""
+        with self._lock:
+            return list(self._ports[model])
 
     def headers(self, model: str) -> list[dict[str, str]]:
         """The headers of every request for ``model``."""

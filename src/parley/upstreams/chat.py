@@ -23,7 +23,7 @@ class _Chunks(Streamed):
         done = False
         async with self.reading():
             async for data in sse_data(self._response):
-                if data == "[DONE]":
+                if data == b"[DONE]":
                     done = True
                     break
                 chunk = self.decode(data, "a stream chunk")
@@ -51,10 +51,9 @@ class ChatUpstream(HTTPUpstream):
     async def start(self, call: ModelCall) -> Replay | _Chunks:
         """Send the call; for a stream, return once the upstream's headers arrived."""
         body = _encode(chat_body(call))
-        response = await self.open("/chat/completions", body, stream=call.stream)
         if call.stream:
-            return _Chunks(self.name, response)
-        completion = whole_answer(self.name, response)
+            return _Chunks(self.name, await self.post("/chat/completions", body))
+        completion = whole_answer(self.name, await self.post_whole("/chat/completions", body))
         try:
             events = list(completion_events(completion))
         except (AttributeError, TypeError, ValueError):

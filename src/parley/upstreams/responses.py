@@ -94,6 +94,7 @@ class _Events(Streamed):
     """A streamed Response: events as they arrive."""
 
     async def __aiter__(self) -> AsyncIterator[ModelEvent]:
+        finish = None
         async with self.reading():
             async for data in sse_data(self._response):
                 event = self.decode(data, "a stream event")
@@ -110,12 +111,15 @@ class _Events(Streamed):
                 elif kind == "response.function_call_arguments.delta":
                     yield ToolCallDelta(int(event.get("output_index", 0)), event.get("delta", ""))
                 elif kind in ("response.completed", "response.incomplete"):
-                    yield _finish(event.get("response") or {})
-                    return
+                    # Yielded once the body is read to its end: the connection is reused.
+                    finish = _finish(event.get("response") or {})
+                    break
                 elif kind in ("response.failed", "error"):
                     error = (event.get("response") or {}).get("error") or event
                     raise mid_stream(self._name, error)
-        raise broken(self._name, "the stream ended before the answer did")
+        if finish is None:
+            raise broken(self._name, "the stream ended before the answer did")
+        yield finish
 
 
 class ResponsesUpstream(HTTPUpstream):
@@ -123,7 +127,9 @@ class ResponsesUpstream(HTTPUpstream):
 
     async def start(self, call: ModelCall) -> Replay | _Events:
         """Send the call; for a stream, return once the upstream's headers arrived."""
-        response = await self.open("/responses", _encode(responses_body(call)), stream=call.stream)
+        body = _encode(responses_body(call))
         if call.stream:
-            return _Events(self.name, response)
-        return Replay(response_events(whole_answer(self.name, response)))
+            return _Events(self.name, await self.post("/responses", body))
+        return Replay(
+            response_events(whole_answer(self.name, await self.post_whole("/responses", body)))
+        )

@@ -2,23 +2,28 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
-import httpx
+import aiohttp
 import msgspec
 
 from parley.upstreams.base import ModelEvent
 from parley.upstreams.http import broken, cut_off, stalled
 
 _decode = msgspec.json.decode
+# After a stream's last event ([DONE], response.completed) the body's end follows at once from
+# every server we know; waiting this long for it lets the connection go back to the pool. A
+# server that keeps the body open longer loses its connection (closed), it is not waited for.
+_DRAIN_SECONDS = 0.5
 
 
-def whole_answer(name: str, response: httpx.Response) -> dict[str, Any]:
+def whole_answer(name: str, raw: bytes) -> dict[str, Any]:
     """The JSON object of a non-streamed answer; 502 when it is not one."""
     try:
-        answer = _decode(response.content)
+        answer = _decode(raw)
     except msgspec.DecodeError:
         raise broken(name, "its answer is not JSON") from None
     if not isinstance(answer, dict):
@@ -43,24 +48,31 @@ class Replay:
 class Streamed:
     """A streamed answer, read as its events arrive; the kinds differ in what the events say."""
 
-    def __init__(self, name: str, response: httpx.Response) -> None:
+    def __init__(self, name: str, response: aiohttp.ClientResponse) -> None:
         self._name = name
         self._response = response
 
     @contextlib.asynccontextmanager
     async def reading(self) -> AsyncIterator[None]:
-        """While the stream is read: a stall is a 504, a broken connection a 502, and the
-        response is closed however the reading ends."""
+        """While the stream is read: a stall is a 504, a broken connection a 502. Read to its
+        last event, the rest of the body is drained so that the connection is reused; ended
+        any other way (an error, the client gone), the connection is closed."""
+        response = self._response
         try:
             yield
-        except httpx.TimeoutException:
+            with contextlib.suppress(TimeoutError, aiohttp.ClientError):
+                async with asyncio.timeout(_DRAIN_SECONDS):
+                    await response.content.read()
+        except TimeoutError:
             raise stalled(self._name) from None
-        except httpx.HTTPError as exc:
+        except aiohttp.ClientError as exc:
             raise cut_off(self._name, exc) from None
         finally:
-            await self._response.aclose()
+            # Read to its end, the body already gave its connection back to the pool (aiohttp
+            # does at the end); otherwise this closes it: the upstream sees the call cancelled.
+            response.close()
 
-    def decode(self, data: str, what: str) -> Any:
+    def decode(self, data: bytes, what: str) -> Any:
         """One event's JSON; 502 when ``what`` (a chunk, an event) is not JSON."""
         try:
             return _decode(data)
@@ -68,4 +80,5 @@ class Streamed:
             raise broken(self._name, f"{what} is not JSON") from None
 
     async def aclose(self) -> None:
-        await self._response.aclose()
+        # Closes the connection unless the body was read to its end (then it is pooled).
+        self._response.close()
