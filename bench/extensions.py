@@ -46,6 +46,9 @@ FIXED_SIZE = 2_000
 TOPICS = 10
 YEAR = 365 * 86400
 START = 1_700_000_000
+# The same 2,000 conversations in every store were updated in the day after the year: what
+# an `updated_after` sync sees ("changed since yesterday") whatever the history's size.
+RECENT = 2_000
 WORDS = [f"w{n:04d}" for n in range(5000)]
 # Word n is drawn with weight 1/(n+1): w0000 is in about a third of the items, w4999 in few.
 WEIGHTS = [1 / (n + 1) for n in range(len(WORDS))]
@@ -68,10 +71,11 @@ def build(path: str, conversations: int, seed: int = 7) -> None:
     chunk = 20_000
     for first in range(0, conversations, chunk):
         rows, pairs, items, texts = [], [], [], []
-        for _n, seq, project, created, metadata, topic, data in rows_of(
+        for n, seq, project, created, metadata, topic, data in rows_of(
             rng, conversations, first, min(first + chunk, conversations)
         ):
-            rows.append((seq, f"conv_{seq:012d}", project, created, created, metadata, 1, 1))
+            updated = updated_at(n, conversations, created)
+            rows.append((seq, f"conv_{seq:012d}", project, created, updated, metadata, 1, 1))
             pairs.append((project, "topic", topic, seq, created))
             key = item_key(seq, 0)  # the items row key: (conversation, position)
             items.append((key, seq, 0, f"msg_{seq:012d}", "message", created, data))
@@ -112,6 +116,17 @@ UNSCOPED_POSTGRES = (
     "ON c.seq = h.conversation WHERE c.project_id = $2 GROUP BY c.seq ORDER BY best, c.seq "
     "LIMIT 21"
 )
+
+
+def updated_at(n: int, conversations: int, created: int) -> int:
+    """When conversation ``n`` was last updated: at creation, but for ``RECENT`` of them
+    (spread over the year, none the fixed tenant's) in the day after the year."""
+    every = max(conversations // RECENT, 1)
+    # One in every `every`, the k-th at offset every/2 + k % 10: each project gets its share.
+    k = n // every
+    if k < RECENT and n % every == (every // 2 + k % PROJECTS) % every:
+        return START + YEAR + n % 86_400
+    return created
 
 
 def rows_of(
@@ -164,8 +179,16 @@ async def build_postgres(url: str, conversations: int, seed: int = 7) -> None:
             await conn.copy_records_to_table(
                 "conversations",
                 records=[
-                    (f"conv_{seq:012d}", project, created, created, metadata, 1, 1)
-                    for _, seq, project, created, metadata, _, _ in batch
+                    (
+                        f"conv_{seq:012d}",
+                        project,
+                        created,
+                        updated_at(n, conversations, created),
+                        metadata,
+                        1,
+                        1,
+                    )
+                    for n, seq, project, created, metadata, _, _ in batch
                 ],
                 columns=[
                     "id",
@@ -270,12 +293,63 @@ async def measure(paths: dict[str, str], runs: int, seed: int = 11) -> dict[str,
             },
             runs,
         ),
+        "page_created_after": (
+            listing,
+            lambda: {
+                "project": project(),
+                "metadata": [],
+                "order": "desc",
+                "times": TimeFilter(created_after=START + rng.randrange(YEAR - span)),
+            },
+            runs,
+        ),
+        "page_created_before": (
+            listing,
+            lambda: {
+                "project": project(),
+                "metadata": [],
+                "order": "asc",
+                "times": TimeFilter(created_before=START + span + rng.randrange(YEAR - span)),
+            },
+            runs,
+        ),
+        # The 200 conversations of a project updated in the last day, among its 10k or 100k.
+        "page_updated_after_desc": (
+            listing,
+            lambda: {
+                "project": project(),
+                "metadata": [],
+                "order": "desc",
+                "times": TimeFilter(updated_after=START + YEAR - 1),
+            },
+            runs,
+        ),
+        "page_updated_after_asc": (
+            listing,
+            lambda: {
+                "project": project(),
+                "metadata": [],
+                "order": "asc",
+                "times": TimeFilter(updated_after=START + YEAR - 1),
+            },
+            runs,
+        ),
+        "page_updated_after_and_metadata": (
+            listing,
+            lambda: {
+                "project": project(),
+                "metadata": [("topic", f"t{rng.randrange(TOPICS)}")],
+                "order": rng.choice(["asc", "desc"]),
+                "times": TimeFilter(updated_after=START + YEAR - 1),
+            },
+            runs,
+        ),
         "page_metadata_and_window": (
             listing,
             lambda: {
                 "project": project(),
                 "metadata": [("topic", f"t{rng.randrange(TOPICS)}")],
-                "order": "desc",
+                "order": rng.choice(["asc", "desc"]),
                 "times": window(),
             },
             runs,
@@ -418,6 +492,11 @@ def main() -> None:
         help="Benchmark PostgreSQL: stores in databases parley_bench_ext_SIZE next to URL's "
         "(kept, and reused by the next run).",
     )
+    parser.add_argument(
+        "--pg-prefix",
+        default="parley_bench_ext",
+        help="PostgreSQL database names: PREFIX_SIZE (your own, on a shared server).",
+    )
     parser.add_argument("--build-only", action="store_true", help="Build the stores; no timing.")
     args = parser.parse_args()
     results: dict[str, Any] = {"small": args.small, "big": args.big}
@@ -425,7 +504,7 @@ def main() -> None:
     for name, size in (("small", args.small), ("big", args.big)):
         began = time.perf_counter()
         if args.postgres:
-            database = f"parley_bench_ext_{size}"
+            database = f"{args.pg_prefix}_{size}"
             url = _database(args.postgres, database)
             if not asyncio.run(_pg_ready(args.postgres, url, database, size)):
                 asyncio.run(build_postgres(url, size))

@@ -21,6 +21,7 @@ from parley.errors import ServiceUnavailable
 from parley.models import NewItem, TimeFilter
 from parley.store import open_store, postgres, postgres_sql, sqlite_to_postgres
 from parley.store import postgres_extensions as pg_extensions
+from parley.store.base import Order
 from parley.store.sqlite import migrations
 from tests.conftest import (
     POSTGRES_SKIP,
@@ -174,6 +175,28 @@ _POPULATE = [
 
 _KEY = "sha256('1'::bytea)"
 
+
+def _literal(value: Any) -> str:
+    if isinstance(value, list):
+        return "ARRAY[" + ", ".join(_literal(v) for v in value) + "]"
+    if isinstance(value, bytes):
+        return f"'{value.decode()}'::bytea"
+    if isinstance(value, str):
+        return f"'{value}'"
+    return str(value)
+
+
+def _listing(
+    metadata: list[tuple[bytes, bytes]],
+    order: Order,
+    times: TimeFilter,
+    cursor: tuple[int, int] | None = None,
+) -> tuple[str, str]:
+    """A list_conversations page query of proj_8 and its arguments as SQL literals."""
+    sql, args = pg_extensions.conversations_query("proj_8", metadata, order, times, cursor)
+    return sql, ", ".join(_literal(arg) for arg in [*args, 21])
+
+
 _HOT = {
     "project_for_key": (postgres_sql.SQL_PROJECT_FOR_KEY, "'\\x00'::bytea"),
     # The hot statements with the request's key check folded in (a key of proj_2).
@@ -196,26 +219,17 @@ _HOT = {
         "'conv_7', 'proj_8', " + _KEY,
     ),
     "find_item": (postgres_sql.SQL_FIND_ITEM, "'msg_7_3', 'proj_8'"),
-    "list_conversations": (
-        pg_extensions.conversations_query("p", [], "desc", TimeFilter(), None)[0],
-        "'proj_8', 4611686018427387904, 4611686018427387904, 4611686018427387904, 21",
+    "list_conversations": _listing([], "desc", TimeFilter()),
+    "list_conversations_after_cursor": _listing([], "asc", TimeFilter(), (300, 300)),
+    "list_conversations_by_time": _listing(
+        [], "asc", TimeFilter(created_after=100, created_before=900)
     ),
-    "list_conversations_by_time": (
-        pg_extensions.conversations_query(
-            "p", [], "asc", TimeFilter(created_after=1, created_before=9), None
-        )[0],
-        "'proj_8', 100, 900, 0, 0, 21",
+    "list_conversations_by_time_desc": _listing(
+        [], "desc", TimeFilter(created_after=100, created_before=900), (500, 500)
     ),
-    "list_conversations_by_metadata": (
-        pg_extensions.conversations_query("p", [(b"topic", b"t7")], "asc", TimeFilter(), None)[0],
-        "'proj_8', 'topic'::bytea, 't7'::bytea, 0, 0, 0, 21",
-    ),
-    "list_conversations_by_metadata_and_time": (
-        pg_extensions.conversations_query(
-            "p", [(b"topic", b"t8")], "desc", TimeFilter(created_after=1), None
-        )[0],
-        "'proj_8', 'topic'::bytea, 't8'::bytea, 100, "
-        "4611686018427387904, 4611686018427387904, 4611686018427387904, 21",
+    "list_conversations_by_metadata": _listing([(b"topic", b"t7")], "asc", TimeFilter()),
+    "list_conversations_by_metadata_and_time": _listing(
+        [(b"topic", b"t8")], "desc", TimeFilter(created_after=100)
     ),
     "list_cursor": (pg_extensions.SQL_LIST_CURSOR, "'conv_7', 'proj_8'"),
     "search": (
@@ -226,12 +240,8 @@ _HOT = {
         pg_extensions.SQL_SEARCH_ITEMS,
         "'kangaroo', ARRAY[7, 8]::bigint[], ''' proj_8'''",
     ),
-    "list_conversations_by_several_pairs": (
-        pg_extensions.conversations_query(
-            "p", [(b"topic", b"t7"), (b"a", b"1"), (b"b", b"2")], "asc", TimeFilter(), None
-        )[0],
-        "'proj_8', 'topic'::bytea, 't7'::bytea, 0, 0, 0, ARRAY['a'::bytea, 'b'::bytea], "
-        "ARRAY['1'::bytea, '2'::bytea], 2, 21",
+    "list_conversations_by_several_pairs": _listing(
+        [(b"topic", b"t7"), (b"a", b"1"), (b"b", b"2")], "asc", TimeFilter()
     ),
 }
 

@@ -11,9 +11,7 @@ from typing import Any
 from parley.models import TimeFilter, Usage
 from parley.search import MARK, SNIPPET_TOKENS, item_text
 from parley.store.base import Order
-from parley.store.shared import time_bounds
-
-_LAST = 1 << 62
+from parley.store.shared import page_bounds
 
 # A conversation deleted since the client saw it still marks its place (its tombstone).
 SQL_LIST_CURSOR = """
@@ -69,9 +67,7 @@ def conversations_query(
     A keyset walk in (created_at, seq) order; with metadata, over the first pair's index rows
     (which carry created_at), the other pairs being point checks.
     """
-    compare, direction = (">", "ASC") if order == "asc" else ("<", "DESC")
-    if cursor is None:
-        cursor = (-_LAST, -_LAST) if order == "asc" else (_LAST, _LAST)
+    compare, stop, direction = (">", "<=", "ASC") if order == "asc" else ("<", ">=", "DESC")
     args: list[Any] = [project]
     if metadata:
         time_col, key_col = "m.created_at", "m.conversation"
@@ -89,13 +85,13 @@ def conversations_query(
         args.append(value)
         return f"${len(args)}"
 
-    # One bound per side of the time column, the tightest of cursor and filters.
-    low, high = time_bounds(order, times, (int(cursor[0]), int(cursor[1])))
-    if low is not None:
-        sql += f" AND {time_col} >= {arg(low)}"
-    if high is not None:
-        sql += f" AND {time_col} <= {arg(high)}"
-    sql += f" AND ({time_col}, {key_col}) {compare} ({arg(int(cursor[0]))}, {arg(int(cursor[1]))})"
+    # One bound per side of the index range (shared.page_bounds says why).
+    bounds = page_bounds(order, times, None if cursor is None else (int(cursor[0]), int(cursor[1])))
+    if bounds.start is not None:
+        start_time, start_key = arg(bounds.start[0]), arg(bounds.start[1])
+        sql += f" AND ({time_col}, {key_col}) {compare} ({start_time}, {start_key})"
+    if bounds.stop is not None:
+        sql += f" AND {time_col} {stop} {arg(bounds.stop)}"
     if times.updated_after is not None:
         sql += f" AND c.updated_at > {arg(times.updated_after)}"
     rest = [pair for pair in dict.fromkeys(metadata[1:]) if pair != metadata[0]]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Collection
+from typing import NamedTuple
 
 from parley.errors import InvalidRequest, duplicate_item
 from parley.models import NewItem, TimeFilter
@@ -27,14 +28,41 @@ def renewed(data: list[bytes]) -> list[NewItem]:
     return [copy_item(item) for item in data]
 
 
-def time_bounds(
-    order: Order, times: TimeFilter, cursor: tuple[int, int]
-) -> tuple[int | None, int | None]:
-    """Inclusive (low, high) bounds on created_at from the filters and the page cursor."""
-    low = None if times.created_after is None else times.created_after + 1
-    high = None if times.created_before is None else times.created_before - 1
+# Below every row key (seq >= 1): (t, _FLOOR) stands for "the first row of time t".
+_FLOOR = -(1 << 62)
+
+
+class PageBounds(NamedTuple):
+    """Where a keyset page of (created_at, seq) starts and stops.
+
+    ``start``: a row bound on the side the page walks from, ``(t, k) > start`` ascending or
+    ``(t, k) < start`` descending, the tightest of the cursor and the filter on that side, or
+    None. ``stop``: an inclusive created_at bound on the far side, or None.
+    """
+
+    start: tuple[int, int] | None
+    stop: int | None
+
+
+def page_bounds(order: Order, times: TimeFilter, cursor: tuple[int, int] | None) -> PageBounds:
+    """One bound per side of the index range: the cursor folded into the filter on its side.
+
+    Given both a scalar ``created_at <= x`` and a row bound ``(created_at, seq) < (y, z)``
+    on the same side, a b-tree cannot tell which is tighter and may start its walk at the
+    looser one, stepping over every entry in between (measured on PostgreSQL: a time window
+    a third of the way into a year's 100,000 conversations started at the newest one and read
+    552 index pages for 21 rows, 61 on a store ten times smaller; SQLite may do the same).
+    """
     if order == "asc":
-        low = cursor[0] if low is None else max(low, cursor[0])
-    else:
-        high = cursor[0] if high is None else min(high, cursor[0])
-    return low, high
+        after = times.created_after
+        start = None if after is None else (after, -_FLOOR)  # the last row of that second
+        if cursor is not None and (start is None or cursor > start):
+            start = cursor
+        before = times.created_before
+        return PageBounds(start, None if before is None else before - 1)
+    before = times.created_before
+    start = None if before is None else (before, _FLOOR)  # the first row of that second
+    if cursor is not None and (start is None or cursor < start):
+        start = cursor
+    after = times.created_after
+    return PageBounds(start, None if after is None else after + 1)

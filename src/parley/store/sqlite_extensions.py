@@ -19,10 +19,8 @@ from parley.models import (
 )
 from parley.search import MARK, MAX_ITEMS_PER_HIT, SNIPPET_TOKENS, item_text
 from parley.store.base import Order
-from parley.store.shared import time_bounds
+from parley.store.shared import page_bounds
 from parley.store.sqlite_ops import POSITIONS, item_key
-
-_LAST = 1 << 62
 
 
 def conversations_query(
@@ -38,9 +36,7 @@ def conversations_query(
     With metadata, the walk runs over the first pair's index rows (which carry created_at);
     the other pairs are point checks. Time bounds narrow the same index range.
     """
-    compare, direction = (">", "ASC") if order == "asc" else ("<", "DESC")
-    if cursor is None:
-        cursor = (-_LAST, -_LAST) if order == "asc" else (_LAST, _LAST)
+    compare, stop, direction = (">", "<=", "ASC") if order == "asc" else ("<", ">=", "DESC")
     params: list[object] = [project]
     if metadata:
         time_col, key_col = "m.created_at", "m.conversation"
@@ -53,18 +49,14 @@ def conversations_query(
     else:
         time_col, key_col = "c.created_at", "c.seq"
         sql = "SELECT c.id, c.created_at, c.metadata FROM conversations c WHERE c.project_id = ?"
-    # One bound per side of the time column, the tightest of cursor and filters: given two,
-    # SQLite may seek on the looser one and filter every row in between (measured: a window
-    # page cost twice as much on a store twice as big).
-    low, high = time_bounds(order, times, cursor)
-    if low is not None:
-        sql += f" AND {time_col} >= ?"
-        params.append(low)
-    if high is not None:
-        sql += f" AND {time_col} <= ?"
-        params.append(high)
-    sql += f" AND ({time_col}, {key_col}) {compare} (?, ?)"
-    params += [cursor[0], cursor[1]]
+    # One bound per side of the index range (shared.page_bounds says why).
+    bounds = page_bounds(order, times, cursor)
+    if bounds.start is not None:
+        sql += f" AND ({time_col}, {key_col}) {compare} (?, ?)"
+        params += [bounds.start[0], bounds.start[1]]
+    if bounds.stop is not None:
+        sql += f" AND {time_col} {stop} ?"
+        params.append(bounds.stop)
     if times.updated_after is not None:
         sql += " AND c.updated_at > ?"
         params.append(times.updated_after)

@@ -1,0 +1,193 @@
+"""A filtered conversation page costs the same wherever its time window lies in the project.
+
+One project of 100,000 conversations (created_at = 1 … 100,000, ten metadata topics), and
+pages of 20 through windows near the start, in the middle and near the end, in both orders,
+with and without a metadata pair, after a cursor or not. The cost is counted, not timed:
+PostgreSQL's buffers touched by the generic plan (EXPLAIN ANALYZE BUFFERS), SQLite's virtual
+machine steps (a progress handler). Before the page bounds were folded into one per side
+(parley.store.shared.page_bounds), a window far from the walk's end cost hundreds of index
+pages on PostgreSQL: the scan started at the looser of two bounds and stepped over every
+entry in between.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import re
+import sqlite3
+from collections.abc import Iterator
+
+import asyncpg
+import pytest
+
+from parley.models import TimeFilter
+from parley.store import postgres, sqlite_extensions
+from parley.store import postgres_extensions as pg_extensions
+from parley.store.base import Order
+from parley.store.sqlite_schema import migrate
+from tests.conftest import POSTGRES_SKIP, POSTGRES_URL
+
+ROWS = 100_000
+# (created_after, created_before) windows of 1,000 conversations across the project.
+WINDOWS = [(1_000, 2_001), (50_000, 51_001), (98_000, 99_001)]
+CASES = [
+    (metadata, order, cursor)
+    for metadata in (False, True)
+    for order in ("asc", "desc")
+    for cursor in (False, True)
+]
+
+
+def _filters(
+    window: tuple[int, int], order: Order, cursor: bool, metadata: bool
+) -> tuple[TimeFilter, tuple[int, int] | None]:
+    """The window's filter and, for a second page, the cursor of the first page's last row."""
+    low, high = window
+    step = 20 if metadata else 2  # metadata topic t0 is every tenth conversation
+    at = (low + 1 + 10 * step) if order == "asc" else (high - 1 - 10 * step)
+    if metadata:
+        at -= at % 10
+    return TimeFilter(created_after=low, created_before=high), (at, at) if cursor else None
+
+
+def _literal(value: object) -> str:
+    if isinstance(value, bytes):
+        return f"'{value.decode()}'::bytea"
+    if isinstance(value, str):
+        return f"'{value}'"
+    return str(value)
+
+
+def _spread(costs: dict[str, list[int]]) -> None:
+    for case, found in costs.items():
+        assert max(found) <= 2 * min(found) + 40, f"{case}: {found} across {WINDOWS}"
+
+
+# -- SQLite ------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def sqlite_store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[sqlite3.Connection]:
+    path = str(tmp_path_factory.mktemp("window") / "store.db")
+    migrate(path)
+    with contextlib.closing(sqlite3.connect(path, isolation_level=None)) as conn:
+        conn.execute("BEGIN")
+        conn.execute("INSERT INTO projects (id, name, created_at) VALUES ('proj_w', 'w', 0)")
+        conn.execute(
+            "WITH RECURSIVE n(v) AS (SELECT 1 UNION ALL SELECT v + 1 FROM n WHERE v < ?) "
+            "INSERT INTO conversations (seq, id, project_id, created_at, updated_at, metadata) "
+            "SELECT v, 'conv_' || v, 'proj_w', v, v, '{}' FROM n",
+            (ROWS,),
+        )
+        conn.execute(
+            "INSERT INTO conversation_metadata (project_id, key, value, conversation, "
+            "created_at) SELECT project_id, 'topic', 't' || (seq % 10), seq, created_at "
+            "FROM conversations"
+        )
+        conn.execute("COMMIT")
+        conn.execute("ANALYZE")
+        yield conn
+
+
+def _sqlite_steps(conn: sqlite3.Connection, sql: str, params: list[object]) -> tuple[int, int]:
+    steps = 0
+
+    def count() -> int:
+        nonlocal steps
+        steps += 1
+        return 0
+
+    conn.set_progress_handler(count, 10)
+    try:
+        rows = conn.execute(sql, params).fetchall()
+    finally:
+        conn.set_progress_handler(None, 0)
+    return steps, len(rows)
+
+
+def test_sqlite_window_page_cost_does_not_depend_on_where_it_lies(
+    sqlite_store: sqlite3.Connection,
+) -> None:
+    costs: dict[str, list[int]] = {}
+    for metadata, order, cursor in CASES:
+        for window in WINDOWS:
+            times, at = _filters(window, order, cursor, metadata)
+            pairs = [("topic", "t0")] if metadata else []
+            sql, params = sqlite_extensions.conversations_query(
+                "proj_w", pairs, order, times, at, 21
+            )
+            steps, rows = _sqlite_steps(sqlite_store, sql, params)
+            assert rows == 21, (window, order, cursor, metadata)
+            costs.setdefault(f"metadata={metadata} {order} cursor={cursor}", []).append(steps)
+    _spread(costs)
+
+
+# -- PostgreSQL --------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def pg_database() -> Iterator[str]:
+    if POSTGRES_URL is None:
+        pytest.skip(POSTGRES_SKIP)
+    from tests.pg import fresh_database
+
+    with fresh_database() as url:
+
+        async def populate() -> None:
+            await postgres.migrate(url)
+            conn = await asyncpg.connect(url)
+            try:
+                await conn.execute(
+                    "INSERT INTO projects (id, name, created_at) VALUES ('proj_w', 'w', 0)"
+                )
+                await conn.execute(
+                    "INSERT INTO conversations (id, project_id, created_at, updated_at, "
+                    "metadata) SELECT 'conv_' || n, 'proj_w', n, n, '{}'::bytea "
+                    f"FROM generate_series(1, {ROWS}) n"
+                )
+                await conn.execute(
+                    "INSERT INTO conversation_metadata (project_id, key, value, conversation, "
+                    "created_at) SELECT project_id, 'topic'::bytea, "
+                    "('t' || (seq % 10))::bytea, seq, created_at FROM conversations"
+                )
+                await conn.execute("VACUUM ANALYZE")
+            finally:
+                await conn.close()
+
+        asyncio.run(populate())
+        yield url
+
+
+@pytest.mark.postgres
+def test_postgres_window_page_cost_does_not_depend_on_where_it_lies(pg_database: str) -> None:
+    async def run() -> dict[str, list[int]]:
+        conn = await asyncpg.connect(pg_database)
+        try:
+            # What a prepared statement settles on: the generic plan.
+            await conn.execute("SET plan_cache_mode = force_generic_plan")
+            costs: dict[str, list[int]] = {}
+            for metadata, order, cursor in CASES:
+                for window in WINDOWS:
+                    times, at = _filters(window, order, cursor, metadata)
+                    pairs = [(b"topic", b"t0")] if metadata else []
+                    sql, args = pg_extensions.conversations_query("proj_w", pairs, order, times, at)
+                    args_text = ", ".join(_literal(arg) for arg in [*args, 21])
+                    await conn.execute(f"PREPARE page AS {sql}")
+                    rows = await conn.fetch(
+                        "EXPLAIN (ANALYZE, BUFFERS, COSTS OFF, TIMING OFF) "
+                        f"EXECUTE page ({args_text})"
+                    )
+                    await conn.execute("DEALLOCATE page")
+                    plan = "\n".join(row[0] for row in rows)
+                    assert "rows=21 " in plan.splitlines()[0], plan
+                    top = next(line for line in plan.splitlines() if "Buffers:" in line)
+                    touched = sum(int(n) for n in re.findall(r"(?:hit|read)=(\d+)", top))
+                    costs.setdefault(f"metadata={metadata} {order} cursor={cursor}", []).append(
+                        touched
+                    )
+            return costs
+        finally:
+            await conn.close()
+
+    _spread(asyncio.run(run()))
