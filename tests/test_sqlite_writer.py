@@ -14,7 +14,7 @@ import pytest
 from parley import ids
 from parley.errors import InvalidRequest, NotFound
 from parley.items import parse_items
-from parley.models import NewItem
+from parley.models import NO_TIME_FILTER, NewItem
 from parley.store.sqlite import SQLiteStore
 from parley.store.sqlite_writer import Writer
 
@@ -144,3 +144,84 @@ def test_an_op_that_writes_then_fails_leaves_nothing(tmp_path: Path) -> None:
     names = sorted(row[0] for row in check.execute("SELECT name FROM t"))
     check.close()
     assert names == ["after", "before"]
+
+
+def _held(store: SQLiteStore) -> tuple[threading.Event, threading.Event, object]:
+    """A write that keeps the writer busy until released, so what is queued meanwhile makes
+    one batch."""
+    started, release = threading.Event(), threading.Event()
+
+    def hold(conn: sqlite3.Connection) -> None:
+        started.set()
+        release.wait(10)
+
+    return started, release, store._write(hold)
+
+
+async def _found(store: SQLiteStore, project: str, word: str) -> dict[str, list[str]]:
+    rows, _ = await store.search_conversations(
+        project, word, metadata=[], times=NO_TIME_FILTER, page=None, limit=100
+    )
+    return {row.record.id: sorted(item for item, _ in row.items) for row in rows}
+
+
+def test_search_rows_of_a_batch_are_exact(tmp_path: Path) -> None:
+    """A batch defers its search rows to its end (sorted by row key): what is deleted, rolled
+    back or failed in the same batch is never found, and everything else is, at once."""
+
+    async def run() -> None:
+        store = SQLiteStore(str(tmp_path / "s.db"))
+        await store.open()
+        try:
+            convs = [ids.conversation_id() for _ in range(6)]
+            for cid in convs:
+                await store.create_conversation("p", cid, 1, b"{}", _items("zebra seed"))
+            gone_item = _items("zebra doomed")
+            failing = _items("zebra failing")
+            started, release, held = _held(store)
+            await asyncio.to_thread(started.wait, 10)
+            taken = (await store.list_items("p", convs[3], after=None, limit=1, order="asc")).items
+            work = [
+                # Appends in falling conversation order: row keys arrive out of order.
+                *(store.create_items("p", cid, _items("zebra late"), 2) for cid in convs[:0:-1]),
+                store.create_items("p", convs[1], gone_item, 2),
+                store.delete_item("p", convs[1], gone_item[0].id),
+                store.create_items("p", convs[2], _items("zebra with its conversation"), 2),
+                store.delete_conversation("p", convs[2]),
+                # Fails on its second item after the first was inserted (a savepoint op).
+                store.create_items(
+                    "p", convs[3], [*failing, NewItem(taken[0][0], "message", b"{}")], 2
+                ),
+                store.commit_response("p", convs[4], _items("zebra in a turn"), 2, None),
+                store.create_items("p", "conv_missing", _items("zebra nowhere"), 2),
+            ]
+            tasks = [asyncio.ensure_future(w) for w in work]
+            await asyncio.sleep(0.05)  # all of them queued behind the held write
+            release.set()
+            await held
+            results = await asyncio.gather(*tasks, return_exceptions=True)
+            assert isinstance(results[-1], NotFound)
+            assert isinstance(results[-3], InvalidRequest)
+            found = await _found(store, "p", "zebra")
+            assert convs[2] not in found
+            for cid in convs[1:]:
+                if cid == convs[2]:
+                    continue
+                page = await store.list_items("p", cid, after=None, limit=10, order="asc")
+                # Every stored item is found, and nothing else.
+                assert found[cid] == sorted(item for item, _ in page.items)
+            assert gone_item[0].id not in found[convs[1]]
+            assert failing[0].id not in found[convs[3]]
+            assert await _found(store, "p", "doomed") == {}
+            assert await _found(store, "p", "failing") == {}
+            assert list(await _found(store, "p", "turn")) == [convs[4]]
+        finally:
+            await store.close()
+
+    asyncio.run(run())
+    # No index row outlived its item (search joins the items, so only the index shows it).
+    conn = sqlite3.connect(tmp_path / "s.db")
+    indexed = [row[0] for row in conn.execute("SELECT rowid FROM items_fts ORDER BY rowid")]
+    stored = [row[0] for row in conn.execute("SELECT seq FROM items ORDER BY seq")]
+    conn.close()
+    assert indexed == stored

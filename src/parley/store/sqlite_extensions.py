@@ -7,6 +7,7 @@ statements live here so that sqlite.py stays the OpenAI contract and tests can E
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Sequence
 
 from parley.errors import conversation_not_found, item_not_found
 from parley.models import (
@@ -21,6 +22,7 @@ from parley.search import MARK, MAX_ITEMS_PER_HIT, SNIPPET_TOKENS, item_text
 from parley.store.base import Order
 from parley.store.shared import page_bounds
 from parley.store.sqlite_ops import POSITIONS, item_key
+from parley.store.sqlite_writer import defer_insert, flush_deferred
 
 
 def conversations_query(
@@ -149,31 +151,37 @@ def scope_token(project: str) -> str:
     return project.encode().hex()
 
 
-def index_items(conn: sqlite3.Connection, seq: int, first_key: int, items: list[NewItem]) -> None:
-    """Index the items just inserted into conversation ``seq`` with row keys from ``first_key``
-    on, in order, each row scoped to the conversation's project."""
-    texts = [
-        (first_key + offset, text)
+def index_items(
+    conn: sqlite3.Connection, project: str, first_key: int, items: list[NewItem]
+) -> None:
+    """Index items just inserted into a conversation of ``project`` with row keys from
+    ``first_key`` on, in order, each row scoped to the project.
+
+    Inside the writer's batch the rows are deferred to its end (sqlite_writer.defer_insert)
+    and so committed with the items, in one insert in key order."""
+    scope = scope_token(project)
+    rows: list[Sequence[object]] = [
+        (first_key + offset, scope, text)
         for offset, item in enumerate(items)
         if (text := item_text(item.data))
     ]
-    if not texts:
-        return
-    (scope,) = conn.execute(
-        "SELECT lower(hex(project_id)) FROM conversations WHERE seq = ?", (seq,)
-    ).fetchone()
-    conn.executemany(
-        "INSERT INTO items_fts (rowid, scope, body) VALUES (?, ?, ?)",
-        [(key, scope, text) for key, text in texts],
-    )
+    if rows:
+        defer_insert(conn, "INSERT INTO items_fts (rowid, scope, body) VALUES (?, ?, ?)", rows)
 
 
 def unindex_conversation(conn: sqlite3.Connection, seq: int) -> None:
     """Drop the index rows of a conversation's items (before the items go)."""
+    flush_deferred(conn)  # rows of this batch's own appends are in the index first
     conn.execute(
         "DELETE FROM items_fts WHERE rowid IN (SELECT seq FROM items WHERE conversation = ?)",
         (seq,),
     )
+
+
+def unindex_item(conn: sqlite3.Connection, key: int) -> None:
+    """Drop the index row of the item at row key ``key``."""
+    flush_deferred(conn)  # the item may have been appended earlier in this batch
+    conn.execute("DELETE FROM items_fts WHERE rowid = ?", (key,))
 
 
 def backfill_search(conn: sqlite3.Connection) -> None:
@@ -359,6 +367,7 @@ def _sweep_conversations(conn: sqlite3.Connection, now: int, limit: int) -> int:
         "VALUES (?, ?, ?, ?)",
         [(cid, project, created, seq) for seq, cid, project, created in expired],
     )
+    flush_deferred(conn)
     conn.execute(
         f"DELETE FROM items_fts WHERE rowid IN "
         f"(SELECT seq FROM items WHERE conversation IN ({marks}))",

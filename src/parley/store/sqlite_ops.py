@@ -65,7 +65,7 @@ def insert_conversation(
     seq = cursor.lastrowid or 0
     index_metadata(conn, project, seq, metadata, created_at)
     if items:
-        insert_items(conn, seq, 0, items, created_at)
+        insert_items(conn, project, seq, 0, items, created_at)
     return seq
 
 
@@ -76,7 +76,21 @@ def append_items(
     items: list[NewItem],
     created_at: int,
 ) -> None:
-    """Append ``items`` at the end of a project's conversation; 404 when it has none."""
+    """Append ``items`` at the end of a project's conversation; 404 when it has none.
+
+    Fails only before its first write (an id the conversation holds is looked for first), so
+    the writer may run it without a savepoint of its own (``isolated=False``).
+    """
+    if items:
+        marks = ", ".join("?" * len(items))
+        taken = conn.execute(
+            "SELECT i.id FROM conversations c JOIN items i ON i.conversation = c.seq "
+            f"WHERE c.id = ? AND c.project_id = ? AND i.id IN ({marks})",
+            (conversation_id, project, *(item.id for item in items)),
+        ).fetchall()
+        repeated = repeated_item(items, {row[0] for row in taken}) if taken else None
+        if repeated is not None:
+            raise repeated
     # The position counter is read and advanced inside the write transaction: appends are
     # serialised here, so one call's items stay adjacent and in order.
     row = conn.execute(
@@ -89,7 +103,7 @@ def append_items(
         raise conversation_not_found(conversation_id)
     seq, next_position = row
     if items:
-        insert_items(conn, seq, next_position - len(items), items, created_at)
+        insert_items(conn, project, seq, next_position - len(items), items, created_at)
 
 
 def index_metadata(
@@ -106,9 +120,15 @@ def index_metadata(
 
 
 def insert_items(
-    conn: sqlite3.Connection, seq: int, first: int, items: list[NewItem], created_at: int
+    conn: sqlite3.Connection,
+    project: str,
+    seq: int,
+    first: int,
+    items: list[NewItem],
+    created_at: int,
 ) -> None:
-    """Insert items at positions from ``first``; a repeated id is a 400."""
+    """Insert items at positions from ``first`` of ``project``'s conversation ``seq``; a
+    repeated id is a 400."""
     base = item_key(seq, first)
     try:
         conn.executemany(
@@ -124,7 +144,7 @@ def insert_items(
     # In the same transaction as the items: a search never finds what is not stored.
     from parley.store.sqlite_extensions import index_items
 
-    index_items(conn, seq, base, items)
+    index_items(conn, project, base, items)
 
 
 def duplicate(conn: sqlite3.Connection, seq: int, first: int, items: list[NewItem]) -> ParleyError:

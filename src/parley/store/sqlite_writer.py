@@ -7,6 +7,10 @@ others promise to fail only before writing, and skip that cost. The promise is c
 trusted: a failed op that changed a row makes the batch roll back and rerun write by write.
 A write's future is resolved only after that COMMIT returned, so an acknowledged write is on
 disk.
+
+A write may also defer rows to the end of its transaction (:func:`defer_insert`): the batch
+inserts them in key order with one ``executemany`` per statement, just before its COMMIT, so
+they are committed (or not) with the write that made them.
 """
 
 from __future__ import annotations
@@ -16,7 +20,8 @@ import queue
 import sqlite3
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from operator import itemgetter
 from typing import Any
 
 from parley.errors import ParleyError
@@ -30,6 +35,49 @@ _MAX_BATCH = 512
 
 class BrokenPromise(RuntimeError):
     """An op submitted with ``isolated=False`` wrote something, then raised."""
+
+
+class _Deferred(threading.local):
+    """The rows deferred in the writer's open transaction, in the order they came (its thread)."""
+
+    # The writer's connection while it has a transaction open, else None.
+    conn: sqlite3.Connection | None = None
+
+    def __init__(self) -> None:
+        self.rows: list[tuple[str, Sequence[Any]]] = []
+
+
+_deferred = _Deferred()
+
+
+def defer_insert(conn: sqlite3.Connection, sql: str, rows: list[Sequence[Any]]) -> None:
+    """Insert ``rows`` (each led by its row key) with ``sql``: at once, or, inside a batch of
+    the writer, just before its COMMIT, all the batch's rows of ``sql`` in key order.
+
+    The search index is why (migration 0005): FTS5 writes its pending terms out as a new
+    index segment whenever a row key is lower than the one before, so a batch of appends to
+    random conversations wrote about one per write. Sorted, a batch is one segment: the
+    writer's CPU per append fell from 79-85 to 61-64 µs in batches of 64 (bench/writesql.py;
+    bench/README.md, "Writes: the writer's batch").
+    A write that deletes rows such inserts may have made calls :func:`flush_deferred` first.
+    """
+    if _deferred.conn is not conn:
+        conn.executemany(sql, rows)
+        return
+    _deferred.rows.extend((sql, row) for row in rows)
+
+
+def flush_deferred(conn: sqlite3.Connection) -> None:
+    """Run the inserts deferred so far in this transaction (each statement's rows by key)."""
+    if _deferred.conn is not conn or not _deferred.rows:
+        return
+    by_sql: dict[str, list[Sequence[Any]]] = {}
+    for sql, row in _deferred.rows:
+        by_sql.setdefault(sql, []).append(row)
+    _deferred.rows = []
+    for sql, rows in by_sql.items():
+        rows.sort(key=itemgetter(0))
+        conn.executemany(sql, rows)
 
 
 class Writer:
@@ -118,7 +166,9 @@ class Writer:
             op, future, loop, _ = batch[0]
             try:
                 conn.execute("BEGIN IMMEDIATE")
+                _deferred.conn = conn
                 result = op(conn)
+                flush_deferred(conn)
                 conn.execute("COMMIT")
             except BaseException as exc:
                 if conn.in_transaction:
@@ -127,11 +177,19 @@ class Writer:
             else:
                 self.generation += 1
                 outcomes.append((future, loop, result, None))
+            finally:
+                _deferred.conn, _deferred.rows = None, []
             self._deliver(outcomes)
             return
         try:
             conn.execute("BEGIN IMMEDIATE")
+            _deferred.conn = conn
             for op, future, loop, isolated in batch:
+                if isolated:
+                    # A savepoint's op starts with nothing deferred: ROLLBACK TO then undoes
+                    # exactly the deferred rows it flushed itself, never its neighbours'.
+                    flush_deferred(conn)
+                mark = len(_deferred.rows)
                 if not isolated:
                     before = conn.total_changes
                     try:
@@ -141,6 +199,7 @@ class Writer:
                             # The op broke its promise and wrote before failing: its rows sit
                             # in the batch. Undo the batch; the retry runs each write alone.
                             raise BrokenPromise(exc) from exc
+                        del _deferred.rows[mark:]
                         outcomes.append((future, loop, None, exc))
                     else:
                         outcomes.append((future, loop, result, None))
@@ -151,13 +210,16 @@ class Writer:
                 except BaseException as exc:
                     conn.execute("ROLLBACK TO op")
                     conn.execute("RELEASE op")
+                    del _deferred.rows[mark:]
                     outcomes.append((future, loop, None, exc))
                 else:
                     conn.execute("RELEASE op")
                     outcomes.append((future, loop, result, None))
+            flush_deferred(conn)
             conn.execute("COMMIT")
             self.generation += 1
         except BaseException:
+            _deferred.conn, _deferred.rows = None, []
             if conn.in_transaction:
                 conn.execute("ROLLBACK")
             # Something failed outside any savepoint: nothing of the batch was kept. Run each
@@ -165,6 +227,7 @@ class Writer:
             for entry in batch:
                 self._commit(conn, [entry])
             return
+        _deferred.conn = None
         self._deliver(outcomes)
 
     def _deliver(

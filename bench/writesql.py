@@ -1,0 +1,134 @@
+"""The SQLite writer's own cost per write: parley's write ops in batches, as the writer runs them.
+
+    python bench/writesql.py [--routes create,add_items,update] [--batch 64] [--batches 40]
+    python bench/writesql.py --isolated          # every write in a savepoint of its own
+
+A fresh file (parley's migrations, ``synchronous = FULL``) is seeded with 1,000 conversations
+shaped like `make bench`'s (3 messages, 2 metadata pairs); then each route's writes go through
+the writer's own batch code (``Writer._commit``: BEGIN IMMEDIATE, the ops, the deferred search
+rows, COMMIT with its fsync) in batches of ``--batch``, appends and updates to conversations
+drawn at random. It prints the process CPU per write (statements, COMMIT and the fsync's
+system time: no event loop, no HTTP), the same figure for every batch size, so a change to
+the writer's SQL can be judged without a server or a load generator on the cores.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import random
+import sqlite3
+import statistics
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import msgspec
+import seed
+
+from parley import ids
+from parley.items import check_items_array, parse_items
+from parley.models import NewItem
+from parley.store import sqlite_ops as ops
+from parley.store.sqlite_schema import connect, migrate
+from parley.store.sqlite_writer import Writer
+
+Op = Callable[[sqlite3.Connection], Any]
+
+
+def items(body: dict[str, Any]) -> list[NewItem]:
+    parsed = parse_items(check_items_array(body["items"]))
+    return [item for item in parsed if isinstance(item, NewItem)]
+
+
+def update_op(project: str, conversation_id: str, metadata: bytes) -> Op:
+    """What SQLiteStore.update_conversation submits."""
+
+    def op(conn: sqlite3.Connection) -> None:
+        row = conn.execute(
+            "UPDATE conversations SET metadata = ?, updated_at = ? "
+            "WHERE id = ? AND project_id = ? RETURNING created_at, seq",
+            (metadata, int(time.time()), conversation_id, project),
+        ).fetchone()
+        conn.execute("DELETE FROM conversation_metadata WHERE conversation = ?", (row[1],))
+        ops.index_metadata(conn, project, row[1], metadata, row[0])
+
+    return op
+
+
+def make_op(route: str, project: str, conversations: list[str], rng: random.Random) -> Op:
+    metadata = msgspec.json.encode(seed.CREATE_BODY["metadata"])
+    now = int(time.time())
+    if route == "create":
+        new = items(seed.CREATE_BODY)
+        cid = ids.conversation_id()
+        return lambda conn: ops.insert_conversation(conn, project, cid, now, metadata, new)
+    target = rng.choice(conversations)
+    if route == "add_items":
+        added = items(seed.ADD_ITEMS_BODY)
+        return lambda conn: ops.append_items(conn, project, target, added, now)
+    if route == "update":
+        return update_op(project, target, msgspec.json.encode(seed.UPDATE_BODY["metadata"]))
+    raise ValueError(route)
+
+
+async def measure(args: argparse.Namespace) -> None:
+    folder = Path(tempfile.mkdtemp(prefix="parley-writesql-"))
+    path = str(folder / "parley.db")
+    migrate(path)
+    conn = connect(path)
+    conn.execute("PRAGMA synchronous = FULL")
+    writer = Writer(path, "FULL", connect)  # its batch code only: the thread is not started
+    loop = asyncio.get_running_loop()
+    rng = random.Random(1)
+    conn.execute("BEGIN IMMEDIATE")
+    project = ops.ensure_project(conn, "default")
+    conversations = []
+    for _ in range(1000):
+        cid = ids.conversation_id()
+        conversations.append(cid)
+        metadata = msgspec.json.encode(seed.CREATE_BODY["metadata"])
+        ops.insert_conversation(conn, project, cid, 1, metadata, items(seed.CREATE_BODY))
+    conn.execute("COMMIT")
+    for route in args.routes.split(","):
+        per_batch = []
+        for _ in range(args.batches):
+            batch = [
+                (
+                    make_op(route, project, conversations, rng),
+                    loop.create_future(),
+                    loop,
+                    args.isolated,
+                )
+                for _ in range(args.batch)
+            ]
+            began = time.process_time()
+            writer._commit(conn, batch)  # noqa: SLF001 - the batch code is what is measured
+            per_batch.append((time.process_time() - began) / args.batch)
+            await asyncio.sleep(0)  # deliver the results
+            failed = [f.exception() for _, f, _, _ in batch if f.exception() is not None]
+            if failed:
+                raise RuntimeError(f"{route}: {failed[0]!r}")
+        print(
+            f"{route:<10} {statistics.median(per_batch) * 1e6:6.1f} µs CPU per write "
+            f"(median of {args.batches} batches of {args.batch}"
+            f"{', each write in a savepoint' if args.isolated else ''})",
+            flush=True,
+        )
+    conn.close()
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="the SQLite writer's CPU per write")
+    parser.add_argument("--routes", default="create,add_items,update")
+    parser.add_argument("--batch", type=int, default=64)
+    parser.add_argument("--batches", type=int, default=40)
+    parser.add_argument("--isolated", action="store_true", help="a savepoint per write")
+    asyncio.run(measure(parser.parse_args(argv)))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
