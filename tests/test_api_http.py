@@ -371,3 +371,30 @@ def test_a_json_answer_carries_each_header_once(http: httpx.Client) -> None:
     assert answer.headers["x-frame-options"] == "DENY"
     assert answer.headers["x-content-type-options"] == "nosniff"
     assert answer.json()["metadata"] == {"a": "b"}
+
+
+def test_hot_reads_answer_with_the_headers_of_every_other_json_answer(
+    http: httpx.Client,
+) -> None:
+    # Retrieve and list items are sent by the Edge without Starlette's Response (api.Hot):
+    # the same headers in the same order as a JSON answer built the usual way, and HEAD
+    # (answered by Starlette through the same handler) still agrees with GET.
+    created = http.post(
+        "/v1/conversations",
+        json={"items": [{"type": "message", "role": "user", "content": "hi"}]},
+    ).json()
+    conversation = created["id"]
+    item = http.get(f"/v1/conversations/{conversation}/items").json()["data"][0]["id"]
+    usual = http.get(f"/v1/conversations/{conversation}/items/{item}")
+    assert usual.status_code == 200
+    expected = [name.lower() for name, _ in usual.headers.raw]
+    for path in (f"/v1/conversations/{conversation}", f"/v1/conversations/{conversation}/items"):
+        answer = http.get(path)
+        assert answer.status_code == 200
+        assert [name.lower() for name, _ in answer.headers.raw] == expected, path
+        assert int(answer.headers["content-length"]) == len(answer.content)
+        head = http.head(path)
+        assert head.status_code == 200 and head.content == b""
+        assert head.headers["content-length"] == answer.headers["content-length"]
+        assert head.headers["content-type"] == "application/json"
+    assert http.get(f"/v1/conversations/{conversation}").json() == created

@@ -10,6 +10,7 @@ profiles in bench/ put that near a fifth of a keyed GET.
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Awaitable, Callable, Iterable
 from typing import Any, NamedTuple
 
@@ -178,7 +179,12 @@ class _StarletteRoute(starlette_routing.Route):
     """A Starlette route that leaves its :class:`Route` in the scope, as the tree does."""
 
     def __init__(self, route: Route) -> None:
-        super().__init__(route.path, route.handler, methods=[route.method], name=route.name)
+        # Starlette mounts any endpoint that is not a function as an ASGI app: a handler
+        # object (api.Hot) is passed as its bound __call__, a request handler like the rest.
+        endpoint: Any = route.handler
+        if not inspect.isfunction(endpoint):
+            endpoint = endpoint.__call__
+        super().__init__(route.path, endpoint, methods=[route.method], name=route.name)
         self.declared = route
 
     def matches(self, scope: Scope) -> tuple[starlette_routing.Match, Scope]:
