@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -185,8 +186,15 @@ def test_killed_then_resumed(server: LiveServer, source: LiveServer, env: dict[s
     assert all(got is None or got == want for got, want in zip(partial, expected, strict=True))
     resumed = _import(env, *args)
     assert resumed.returncode == 0, resumed.stderr
-    assert f"imported {30 - copied} conversation" in resumed.stderr
-    assert f"skipped {copied} already present" in resumed.stderr
+    found = re.search(
+        r"imported (\d+) conversations? .*skipped (\d+) already present", resumed.stderr
+    )
+    assert found, resumed.stderr
+    imported, skipped = int(found[1]), int(found[2])
+    assert imported + skipped == 30
+    # The kill may land after a transaction reached the file but before the server's reads
+    # could see it: that conversation is whole, and the resumed import skips it.
+    assert skipped in (copied, copied + 1)
     assert _dump(server, key, made) == expected
 
 
