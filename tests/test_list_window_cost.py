@@ -85,6 +85,10 @@ def sqlite_store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[sqlite3.C
             "created_at) SELECT project_id, 'topic', 't' || (seq % 10), seq, created_at "
             "FROM conversations"
         )
+        # 333 conversations among the newest tenth updated later (every 30th there).
+        conn.execute(
+            "UPDATE conversations SET updated_at = 200000 + seq WHERE seq % 30 = 0 AND seq > 90000"
+        )
         conn.execute("COMMIT")
         conn.execute("ANALYZE")
         yield conn
@@ -191,3 +195,102 @@ def test_postgres_window_page_cost_does_not_depend_on_where_it_lies(pg_database:
             await conn.close()
 
     _spread(asyncio.run(run()))
+
+
+def _pages(
+    conn: sqlite3.Connection,
+    metadata: list[tuple[str, str]],
+    order: Order,
+    times: TimeFilter,
+    *,
+    by_updated: bool | None,
+) -> list[str]:
+    """Every id of a listing, page by page (by_updated None: list_page decides)."""
+    seen: list[str] = []
+    cursor = None
+    while True:
+        if by_updated is None:
+            rows = sqlite_extensions.list_page(conn, "proj_w", metadata, order, times, cursor, 50)
+        else:
+            sql, params = sqlite_extensions.conversations_query(
+                "proj_w", metadata, order, times, cursor, 50, by_updated=by_updated
+            )
+            rows = conn.execute(sql, params).fetchall()
+        seen += [row[0] for row in rows]
+        if len(rows) < 50:
+            return seen
+        last = rows[-1][0]
+        cursor = (rows[-1][1], int(last.removeprefix("conv_")))
+
+
+@pytest.mark.parametrize("updated_after", [100_000, 250_000, 295_000])
+def test_sqlite_updated_after_pages_are_the_same_either_way(
+    sqlite_store: sqlite3.Connection, updated_after: int
+) -> None:
+    # 100,000: every later update (333 rows, few: read from the updated_at index);
+    # 250,000: none; 295,000: the last 167; and a created window and metadata on top.
+    for metadata in ([], [("topic", "t0")]):
+        for order in ("asc", "desc"):
+            window = TimeFilter(
+                created_after=92_000, created_before=96_000, updated_after=updated_after
+            )
+            for times in (TimeFilter(updated_after=updated_after), window):
+                walked = _pages(sqlite_store, metadata, order, times, by_updated=False)
+                sorted_ = _pages(sqlite_store, metadata, order, times, by_updated=True)
+                chosen = _pages(sqlite_store, metadata, order, times, by_updated=None)
+                assert walked == sorted_ == chosen, (metadata, order, times)
+                low, high = times.created_after or 0, times.created_before or ROWS + 1
+                expected = [
+                    seq
+                    for seq in range(90_030, ROWS + 1, 30)
+                    if 200_000 + seq > updated_after
+                    and low < seq < high
+                    and (not metadata or seq % 10 == 0)
+                ]
+                if order == "desc":
+                    expected.reverse()
+                assert walked == [f"conv_{seq}" for seq in expected]
+
+
+def test_sqlite_dense_updated_after_walks_creation_order(sqlite_store: sqlite3.Connection) -> None:
+    # Everything matches: list_page walks creation order instead of sorting the project.
+    times = TimeFilter(updated_after=0)
+    steps = 0
+
+    def count() -> int:
+        nonlocal steps
+        steps += 1
+        return 0
+
+    sqlite_store.set_progress_handler(count, 10)
+    try:
+        rows = sqlite_extensions.list_page(sqlite_store, "proj_w", [], "asc", times, None, 21)
+    finally:
+        sqlite_store.set_progress_handler(None, 0)
+    assert [row[0] for row in rows] == [f"conv_{n}" for n in range(1, 22)]
+    assert steps < 1_000  # the probe stops at FEW_UPDATED + 1; no sort of 100,000 rows
+
+
+def test_sqlite_few_updated_page_reads_them_not_the_project(
+    sqlite_store: sqlite3.Connection,
+) -> None:
+    times = TimeFilter(updated_after=100_000)  # the 333 later updates, all after seq 90,000
+    for metadata in ([], [("topic", "t0")]):
+        sql, params = sqlite_extensions.conversations_query(
+            "proj_w", metadata, "asc", times, None, 21, by_updated=False
+        )
+        walk, _ = _sqlite_steps(sqlite_store, sql, params)
+        steps = 0
+
+        def count() -> int:
+            nonlocal steps
+            steps += 1
+            return 0
+
+        sqlite_store.set_progress_handler(count, 10)
+        try:
+            sqlite_extensions.list_page(sqlite_store, "proj_w", metadata, "asc", times, None, 21)
+        finally:
+            sqlite_store.set_progress_handler(None, 0)
+        # The ascending walk passes the 90,000 older rows first; list_page touches the 333.
+        assert steps * 3 < walk, (metadata, steps, walk)

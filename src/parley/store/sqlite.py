@@ -128,10 +128,7 @@ class SQLiteStore(SQLiteKeys, SQLiteFeatures, SQLiteResponses):
     ) -> ConversationPage:
         def op(conn: sqlite3.Connection) -> ConversationPage:
             cursor = None if after is None else extensions.list_cursor(conn, project, after)
-            sql, params = extensions.conversations_query(
-                project, metadata, order, times, cursor, limit + 1
-            )
-            rows = conn.execute(sql, params).fetchall()
+            rows = extensions.list_page(conn, project, metadata, order, times, cursor, limit + 1)
             records = [ConversationRecord(*row) for row in rows[:limit]]
             return ConversationPage(records, len(rows) > limit)
 
