@@ -2,6 +2,7 @@
 
     python bench/profiling.py                      retrieve, list_items, create (10 s each)
     python bench/profiling.py --routes healthz --seconds 15 --native
+    python bench/profiling.py --database postgresql://postgres@127.0.0.1:5432/postgres
 
 Prints, per route, the functions with the largest share of the worker's sampled time: "self"
 (the function itself was running) and "total" (it was on the stack). Saves py-spy's collapsed
@@ -21,6 +22,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import loadgen
+import pgdb
 import seed
 import server as parley_server
 from run import targets
@@ -95,12 +97,23 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--top", type=int, default=25)
     parser.add_argument("--native", action="store_true", help="include C frames (slower)")
     parser.add_argument("--server-arg", action="append", default=[])
+    parser.add_argument(
+        "--database", help="a PostgreSQL server URL: a fresh database next to it (default: SQLite)"
+    )
     parser.add_argument("--out", type=Path, default=HERE / "results" / "profile")
     args = parser.parse_args(argv)
+    if args.database:
+        with pgdb.fresh_database(args.database) as url:
+            return profile(args, url)
+    return profile(args, None)
+
+
+def profile(args: argparse.Namespace, database: str | None) -> int:
+    """Profile each route of ``args`` on a server over ``database`` (None: a SQLite file)."""
     args.out.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix="parley-profile-"))
     srv = parley_server.start(
-        str(work / "parley.db"),
+        database or str(work / "parley.db"),
         work / "server.log",
         api_key=f"sk-bench-{uuid.uuid4().hex}",
         extra_args=args.server_arg,

@@ -407,6 +407,60 @@ def test_statement_timeout_cancels_a_blocked_write_with_503(database: str) -> No
     asyncio.run(run())
 
 
+def test_deleting_conversations_takes_every_item_and_pair_even_one_appended_meanwhile(
+    database: str,
+) -> None:
+    # Items and metadata rows go with their conversation through migration 0011's trigger
+    # (no foreign key): also those of an append that committed while the DELETE waited.
+    async def run() -> None:
+        store = postgres.PostgresStore(database, pool_size=2)
+        await store.open()
+        appender = await asyncpg.connect(database)
+        try:
+            project = await store.ensure_project("p")
+            for n in range(1, 5):
+                await store.create_conversation(
+                    project, f"conv_{n}", n, b'{"a":"1","b":"2"}', [_item(f"msg_{n}", "x")]
+                )
+            # An append in flight: it holds conv_1's row lock, its items not committed yet.
+            transaction = appender.transaction()
+            await transaction.start()
+            status = await appender.execute(
+                postgres_sql.SQL_CREATE_ITEMS,
+                "conv_1",
+                project,
+                ["msg_late"],
+                ["message"],
+                [_item("msg_late", "late").data],
+                5,
+                ["late"],
+                None,
+            )
+            assert status == "INSERT 0 1"
+            deleting = asyncio.create_task(store.delete_conversation(project, "conv_1"))
+            await asyncio.sleep(0.3)
+            assert not deleting.done(), "the delete waits for the append's row lock"
+            await transaction.commit()
+            await deleting
+            # A batch, as the retention sweeper deletes.
+            await appender.execute(
+                "DELETE FROM conversations WHERE id = ANY($1::text[])", ["conv_2", "conv_3"]
+            )
+            left = await appender.fetch(
+                "SELECT c.id, (SELECT count(*) FROM items i WHERE i.conversation = c.seq), "
+                "(SELECT count(*) FROM conversation_metadata m WHERE m.conversation = c.seq) "
+                "FROM conversations c"
+            )
+            assert [tuple(row) for row in left] == [("conv_4", 1, 2)]
+            assert await appender.fetchval("SELECT count(*) FROM items") == 1
+            assert await appender.fetchval("SELECT count(*) FROM conversation_metadata") == 2
+        finally:
+            await appender.close()
+            await store.close()
+
+    asyncio.run(run())
+
+
 # -- schema discipline -----------------------------------------------------------------------
 
 

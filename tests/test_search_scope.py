@@ -151,7 +151,9 @@ def test_postgres_items_of_an_older_store_are_scoped_by_the_migration() -> None:
                     data,
                     item_text(data),
                 )
-            assert await migrate_connection(conn) == ["0010_search_scope.sql"]
+            applied = await migrate_connection(conn)
+            assert applied == [name for version, name, _ in migrations("postgres") if version >= 10]
+            assert applied[0] == "0010_search_scope.sql"
             scopes = await conn.fetch("SELECT id, search_scope FROM items ORDER BY id")
             assert [tuple(row) for row in scopes] == [
                 ("msg_1", "proj_a"),

@@ -220,8 +220,9 @@ DELETE FROM responses WHERE seq IN (
 )
 """
 
-# One batch of expired conversations; items and metadata go by ON DELETE CASCADE, and each
-# leaves its tombstone as delete_conversation does (a page walk whose cursor expired goes on).
+# One batch of expired conversations; items and metadata go by the deletion trigger (migration
+# 0011), and each leaves its tombstone as delete_conversation does (a page walk whose cursor
+# expired goes on).
 # SKIP LOCKED: sweepers of several server processes share the work instead of queueing on the
 # same rows, and a conversation being appended to right now is left for the next round.
 SQL_SWEEP = """

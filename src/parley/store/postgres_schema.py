@@ -47,20 +47,29 @@ def unavailable() -> ServiceUnavailable:
     return ServiceUnavailable(UNAVAILABLE_MESSAGE, headers={"retry-after": "1"})
 
 
+def translate(exc: BaseException, budget: float = 0.0) -> BaseException | None:
+    """What to raise instead of ``exc`` (None: ``exc`` itself): a 503 for an unavailable
+    database or a statement past its budget."""
+    if isinstance(exc, ParleyError):
+        return None
+    if isinstance(exc, asyncpg.QueryCanceledError):
+        # statement_timeout: the same 503 as a SQLite read past its budget.
+        return query_timeout(budget)
+    if isinstance(exc, Exception) and is_unavailable(exc):
+        log.warning("database unavailable: %s: %s", type(exc).__name__, exc)
+        return unavailable()
+    return None
+
+
 @contextlib.asynccontextmanager
 async def translated(budget: float = 0.0) -> AsyncIterator[None]:
     try:
         yield
-    except ParleyError:
-        raise
-    except asyncpg.QueryCanceledError:
-        # statement_timeout: the same 503 as a SQLite read past its budget.
-        raise query_timeout(budget) from None
     except Exception as exc:
-        if not is_unavailable(exc):
+        instead = translate(exc, budget)
+        if instead is None:
             raise
-        log.warning("database unavailable: %s: %s", type(exc).__name__, exc)
-        raise unavailable() from None
+        raise instead from None
 
 
 # -- migrations ------------------------------------------------------------------------------
