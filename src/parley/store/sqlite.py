@@ -65,16 +65,13 @@ class SQLiteStore(SQLiteKeys, SQLiteFeatures, SQLiteResponses):
         return await self._write(op, isolated=False)
 
     async def retrieve_conversation(self, project: str, conversation_id: str) -> ConversationRecord:
-        def op(conn: sqlite3.Connection) -> ConversationRecord:
-            row = conn.execute(
-                "SELECT created_at, metadata FROM conversations WHERE id = ? AND project_id = ?",
-                (conversation_id, project),
-            ).fetchone()
-            if row is None:
-                raise conversation_not_found(conversation_id)
-            return ConversationRecord(conversation_id, row[0], row[1])
-
-        return await self._read_op(op)
+        row = self._keyed_row(
+            "SELECT created_at, metadata FROM conversations WHERE id = ? AND project_id = ?",
+            (conversation_id, project),
+        )
+        if row is None:
+            raise conversation_not_found(conversation_id)
+        return ConversationRecord(conversation_id, row[0], row[1])
 
     async def update_conversation(
         self, project: str, conversation_id: str, metadata: bytes

@@ -10,7 +10,7 @@ from __future__ import annotations
 import sqlite3
 import time
 from collections.abc import Callable
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from parley.ratelimit import LocalRateLimiter, RateLimiter
 from parley.settings import DEFAULTS
@@ -92,6 +92,16 @@ class SQLiteCore:
 
     def _renew(self) -> None:
         self._snapshot_until = 0.0
+
+    def _keyed_row(self, sql: str, params: tuple[object, ...]) -> Any:
+        """The one row a unique key selects in the shared snapshot (or None).
+
+        Straight on the loop's connection, without :meth:`Reader.run`'s bookkeeping: a lookup
+        by a unique key runs a few dozen VM instructions, so the read budget's progress
+        handler (every 1,000) never runs for it anyway (bench/README.md, "Issue 12 on SQLite,
+        the reads": ~0.5 µs of a retrieve's Python).
+        """
+        return self._reader.execute(sql, params).fetchone()
 
     async def _read_op(self, op: Callable[[sqlite3.Connection], T]) -> T:
         """Run the read ``op`` in the shared snapshot, within the read time budget."""

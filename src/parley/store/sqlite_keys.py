@@ -42,19 +42,16 @@ class SQLiteKeys(SQLiteCore):
     async def project_for_key(self, key_hash: bytes) -> str | None:
         # Keys are checked outside the shared snapshot, on a connection of their own that
         # sees every commit at once: a key minted or revoked by `parley keys` in another
-        # process counts from the next request, not from the next snapshot.
+        # process counts from the next request, not from the next snapshot. A lookup by a
+        # unique key, so straight on the connection (see SQLiteCore._keyed_row).
         conn = self._auth
         if conn is None:
             raise RuntimeError("the store is not open")
-
-        def op(conn: sqlite3.Connection) -> str | None:
-            row = conn.execute(
-                "SELECT project_id FROM api_keys WHERE key_hash = ? AND revoked_at IS NULL",
-                (key_hash,),
-            ).fetchone()
-            return None if row is None else str(row[0])
-
-        return await self._reads.run(op, conn, _nothing)
+        row = conn.execute(
+            "SELECT project_id FROM api_keys WHERE key_hash = ? AND revoked_at IS NULL",
+            (key_hash,),
+        ).fetchone()
+        return None if row is None else str(row[0])
 
     async def list_api_keys(self) -> list[ApiKeyInfo]:
         def op(conn: sqlite3.Connection) -> list[ApiKeyInfo]:
