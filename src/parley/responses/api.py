@@ -74,9 +74,16 @@ class Watch:
         return task.result()
 
 
-def _sse(event: Event) -> bytes:
-    kind: str = event["type"]
-    return b"event: " + kind.encode() + b"\ndata: " + _encode(event) + b"\n\n"
+def _sse(events: list[Event]) -> bytes:
+    """Server-Sent Events, one per event (``event:`` names its type), as one chunk."""
+    return b"".join(
+        b"event: " + event["type"].encode() + b"\ndata: " + _encode(event) + b"\n\n"
+        for event in events
+    )
+
+
+# A turn's stream ends with one of these (core.generate yields nothing after it).
+_LAST_EVENTS = frozenset(("response.completed", "response.incomplete", "response.failed"))
 
 
 class EventStream(Response):
@@ -84,7 +91,7 @@ class EventStream(Response):
 
     media_type = "text/event-stream"
 
-    def __init__(self, events: AsyncGenerator[Event, None], watch: Watch) -> None:
+    def __init__(self, events: AsyncGenerator[list[Event], None], watch: Watch) -> None:
         # No body: Response.__init__ would declare content-length: 0.
         self.status_code = 200
         self.background = None
@@ -95,9 +102,15 @@ class EventStream(Response):
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         async def pump() -> None:
             await send({"type": "http.response.start", "status": 200, "headers": self.raw_headers})
-            async for event in self._events:
-                await send({"type": "http.response.body", "body": _sse(event), "more_body": True})
-            await send({"type": "http.response.body", "body": b"", "more_body": False})
+            # One write per batch of events that arose together, the last one ending the body:
+            # a three-word answer's 11 events go out in 5 writes instead of 12.
+            ended = False
+            async for events in self._events:
+                ended = events[-1]["type"] in _LAST_EVENTS
+                body = {"type": "http.response.body", "body": _sse(events), "more_body": not ended}
+                await send(body)
+            if not ended:
+                await send({"type": "http.response.body", "body": b"", "more_body": False})
 
         with contextlib.suppress(_ClientGone, OSError):
             await self._watch.run(pump())

@@ -346,33 +346,42 @@ def output_items(response: dict[str, Any]) -> list[NewItem]:
     return [NewItem(item["id"], item["type"], _encode(item)) for item in response["output"]]
 
 
-async def generate(turn: Turn, stream: ModelStream, commit: Commit) -> AsyncGenerator[Event, None]:
-    """Every event of the turn, in order; the turn is committed before its last event."""
-    yield turn.event("response.created", response=turn.snapshot())
-    yield turn.event("response.in_progress", response=turn.snapshot())
+async def generate(
+    turn: Turn, stream: ModelStream, commit: Commit
+) -> AsyncGenerator[list[Event], None]:
+    """Every event of the turn, in order, in batches: the events that arise together (the
+    start, what one model event makes, the end) come in one list, so a stream sends them in
+    one write. The turn is committed before its last event."""
+    yield [
+        turn.event("response.created", response=turn.snapshot()),
+        turn.event("response.in_progress", response=turn.snapshot()),
+    ]
     finished = False
+    closing: list[Event] = []
     try:
         async for model_event in stream:
-            for event in turn.feed(model_event):
-                yield event
             if isinstance(model_event, Finish):
+                # The closing events go out with response.completed, after the commit.
+                closing = turn.feed(model_event)
                 finished = True
                 break
+            events = turn.feed(model_event)
+            if events:
+                yield events
     except ParleyError as exc:
-        yield turn.fail(exc)
+        yield [turn.fail(exc)]
         return
     finally:
         await stream.aclose()
     if not finished:
-        for event in turn.finish(Finish(None)):
-            yield event
+        closing = turn.finish(Finish(None))
     response = turn.response
     if response["status"] == "completed":
         response["completed_at"] = int(time.time())
     try:
         await commit(response, output_items(response))
     except ParleyError as exc:
-        yield turn.fail(exc)
+        yield [*closing, turn.fail(exc)]
         return
     kind = "response.completed" if response["status"] == "completed" else "response.incomplete"
-    yield turn.event(kind, response=turn.snapshot())
+    yield [*closing, turn.event(kind, response=turn.snapshot())]
