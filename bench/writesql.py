@@ -2,6 +2,7 @@
 
     python bench/writesql.py [--routes create,add_items,update] [--batch 64] [--batches 40]
     python bench/writesql.py --isolated          # every write in a savepoint of its own
+    python bench/writesql.py --routes update_new # updates that change a pair every time
 
 A fresh file (parley's migrations, ``synchronous = FULL``) is seeded with 1,000 conversations
 shaped like `make bench`'s (3 messages, 2 metadata pairs); then each route's writes go through
@@ -43,21 +44,6 @@ def items(body: dict[str, Any]) -> list[NewItem]:
     return [item for item in parsed if isinstance(item, NewItem)]
 
 
-def update_op(project: str, conversation_id: str, metadata: bytes) -> Op:
-    """What SQLiteStore.update_conversation submits."""
-
-    def op(conn: sqlite3.Connection) -> None:
-        row = conn.execute(
-            "UPDATE conversations SET metadata = ?, updated_at = ? "
-            "WHERE id = ? AND project_id = ? RETURNING created_at, seq",
-            (metadata, int(time.time()), conversation_id, project),
-        ).fetchone()
-        conn.execute("DELETE FROM conversation_metadata WHERE conversation = ?", (row[1],))
-        ops.index_metadata(conn, project, row[1], metadata, row[0])
-
-    return op
-
-
 def make_op(route: str, project: str, conversations: list[str], rng: random.Random) -> Op:
     metadata = msgspec.json.encode(seed.CREATE_BODY["metadata"])
     now = int(time.time())
@@ -70,7 +56,11 @@ def make_op(route: str, project: str, conversations: list[str], rng: random.Rand
         added = items(seed.ADD_ITEMS_BODY)
         return lambda conn: ops.append_items(conn, project, target, added, now)
     if route == "update":
-        return update_op(project, target, msgspec.json.encode(seed.UPDATE_BODY["metadata"]))
+        changed = msgspec.json.encode(seed.UPDATE_BODY["metadata"])
+        return lambda conn: ops.update_conversation(conn, project, target, changed, now)
+    if route == "update_new":  # one of the two pairs changes every time
+        fresh = msgspec.json.encode({"workflow": "support-bot", "session": ids.new_id("n8n-")})
+        return lambda conn: ops.update_conversation(conn, project, target, fresh, now)
     raise ValueError(route)
 
 

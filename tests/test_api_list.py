@@ -55,6 +55,32 @@ def test_follows_metadata_updates_and_deletes(client: openai.OpenAI, http: httpx
     assert _walk(http, {"metadata[state]": "closed"}) == []
 
 
+def test_an_update_moves_only_the_pairs_it_changes(
+    client: openai.OpenAI, http: httpx.Client
+) -> None:
+    """The index follows an update pair by pair: kept, changed, removed and added pairs, an
+    update that changes nothing, and one that only reorders the keys."""
+    conv = _create(client, {"keep": "k", "change": "old", "drop": "d"})
+    other = _create(client, {"keep": "k", "change": "new"})
+    client.conversations.update(conv, metadata={"keep": "k", "change": "new", "add": "a"})
+    for _ in range(2):
+        assert _walk(http, {"metadata[keep]": "k"}) == [other, conv]
+        assert _walk(http, {"metadata[change]": "new"}) == [other, conv]
+        assert _walk(http, {"metadata[change]": "old"}) == []
+        assert _walk(http, {"metadata[drop]": "d"}) == []
+        assert _walk(http, {"metadata[add]": "a", "metadata[keep]": "k"}) == [conv]
+        # The same pairs again, in another order.
+        client.conversations.update(conv, metadata={"add": "a", "change": "new", "keep": "k"})
+    assert client.conversations.retrieve(conv).metadata == {
+        "add": "a",
+        "change": "new",
+        "keep": "k",
+    }
+    client.conversations.update(conv, metadata={})
+    assert _walk(http, {"metadata[keep]": "k"}) == [other]
+    assert _walk(http, {"metadata[add]": "a"}) == []
+
+
 def test_sees_only_its_own_project(server: LiveServer, client: openai.OpenAI) -> None:
     mine = _create(client, {"shared": "yes"})
     other = server.client(server.new_key())

@@ -79,16 +79,8 @@ class SQLiteStore(SQLiteKeys, SQLiteFeatures, SQLiteResponses):
         now = int(time.time())
 
         def op(conn: sqlite3.Connection) -> ConversationRecord:
-            row = conn.execute(
-                "UPDATE conversations SET metadata = ?, updated_at = ? "
-                "WHERE id = ? AND project_id = ? RETURNING created_at, seq",
-                (metadata, now, conversation_id, project),
-            ).fetchone()
-            if row is None:
-                raise conversation_not_found(conversation_id)
-            conn.execute("DELETE FROM conversation_metadata WHERE conversation = ?", (row[1],))
-            ops.index_metadata(conn, project, row[1], metadata, row[0])
-            return ConversationRecord(conversation_id, row[0], metadata)
+            created_at = ops.update_conversation(conn, project, conversation_id, metadata, now)
+            return ConversationRecord(conversation_id, created_at, metadata)
 
         return await self._write(op, isolated=False)
 
