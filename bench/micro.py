@@ -12,6 +12,7 @@ recommended changes (key cache, one read transaction) buy how much.
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 import statistics
 import tempfile
 import time
@@ -57,7 +58,9 @@ def main() -> int:
     path = str(folder / "parley.db")
     loop = asyncio.new_event_loop()
     store, conversation_id, key_hash = loop.run_until_complete(prepare(path))
-    reader = store._reader  # the event loop's read connection, as the routes use it
+    # A plain autocommit connection, as parley opens its readers (the store's own ones may sit
+    # inside a read snapshot, where BEGIN fails).
+    reader = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
     key_sql = "SELECT project_id FROM api_keys WHERE key_hash = ? AND revoked_at IS NULL"
     conv_sql = "SELECT created_at, metadata FROM conversations WHERE id = ? AND project_id = ?"
     project = reader.execute(key_sql, (key_hash,)).fetchone()[0]
@@ -101,6 +104,7 @@ def main() -> int:
     print(f"{'step':<42} {'µs/call':>8}")
     for name, function in rows:
         print(f"{name:<42} {per_call_us(function):>8.2f}")
+    reader.close()
     loop.run_until_complete(store.close())
     loop.close()
     return 0
