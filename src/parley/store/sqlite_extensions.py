@@ -75,14 +75,26 @@ def conversations_query(
     if times.updated_after is not None:
         sql += " AND c.updated_at > ?"
         params.append(times.updated_after)
-    for key, value in checked:
+    held, held_params = holds_pairs(project, checked, key_col)
+    sql += held
+    params += held_params
+    sql += f" ORDER BY {time_col} {direction}, {key_col} {direction} LIMIT ?"
+    params.append(limit)
+    return sql, params
+
+
+def holds_pairs(
+    project: str, pairs: Sequence[tuple[str, str]], key_col: str
+) -> tuple[str, list[object]]:
+    """Conditions that the conversation ``key_col`` holds every pair (a point check each)."""
+    sql = ""
+    params: list[object] = []
+    for key, value in pairs:
         sql += (
             " AND EXISTS (SELECT 1 FROM conversation_metadata x WHERE x.project_id = ? "
             f"AND x.key = ? AND x.value = ? AND x.conversation = {key_col})"
         )
         params += [project, key, value]
-    sql += f" ORDER BY {time_col} {direction}, {key_col} {direction} LIMIT ?"
-    params.append(limit)
     return sql, params
 
 
@@ -292,25 +304,24 @@ def search(
     limit: int,
 ) -> tuple[list[SearchRow], bool]:
     """A page of the project's conversations ranked by their best matching item (bm25)."""
+    sql, params = _ranking(project, metadata, times, cursor, limit)
     try:
-        return _search(conn, project, query, metadata, times, cursor, limit)
+        return _run_search(conn, sql, scoped(project, query), params, limit)
     except sqlite3.OperationalError:
         # Not FTS5 syntax (a stray quote, '-' or ':'); anything else fails again below.
         pass
-    return _search(conn, project, _match(query), metadata, times, cursor, limit)
+    return _run_search(conn, sql, scoped(project, _match(query)), params, limit)
 
 
-def _search(
-    conn: sqlite3.Connection,
+def _ranking(
     project: str,
-    query: str,
     metadata: list[tuple[str, str]],
     times: TimeFilter,
     cursor: tuple[float, int] | None,
     limit: int,
-) -> tuple[list[SearchRow], bool]:
-    match = scoped(project, query)
-    params: list[object] = [match, project]
+) -> tuple[str, list[object]]:
+    """The ranking statement of :func:`search` and its parameters after the MATCH string."""
+    params: list[object] = [project]
     sql = (
         "WITH hits AS MATERIALIZED (SELECT i.conversation AS conversation, i.seq AS item, "
         "i.id AS id, i.position AS position, "
@@ -330,12 +341,9 @@ def _search(
     if times.updated_after is not None:
         sql += " AND c.updated_at > ?"
         params.append(times.updated_after)
-    for key, value in metadata:
-        sql += (
-            " AND EXISTS (SELECT 1 FROM conversation_metadata x WHERE x.project_id = ? "
-            "AND x.key = ? AND x.value = ? AND x.conversation = c.seq)"
-        )
-        params += [project, key, value]
+    held, held_params = holds_pairs(project, metadata, "c.seq")
+    sql += held
+    params += held_params
     sql += " GROUP BY c.seq"
     if cursor is not None:
         sql += " HAVING (min(h.rank), c.seq) > (?, ?)"
@@ -350,8 +358,15 @@ def _search(
         " SELECT p.seq, p.id, p.created_at, p.metadata, p.best, h.item, h.id FROM page p "
         "JOIN hits h ON h.conversation = p.seq ORDER BY p.best, p.seq, h.rank, h.position"
     )
+    return sql, params
+
+
+def _run_search(
+    conn: sqlite3.Connection, sql: str, match: str, params: list[object], limit: int
+) -> tuple[list[SearchRow], bool]:
+    """Run the ranking statement for the FTS5 query ``match``, then the page's snippets."""
     pages: dict[int, tuple[Any, list[tuple[int, str]]]] = {}
-    for row in conn.execute(sql, params):
+    for row in conn.execute(sql, [match, *params]):
         entry = pages.setdefault(row[0], (row[:5], []))
         if len(entry[1]) < MAX_ITEMS_PER_HIT:
             entry[1].append((row[5], str(row[6])))
