@@ -228,6 +228,11 @@ async def build_postgres(url: str, conversations: int, seed: int = 7) -> None:
                     "search_scope",
                 ],
             )
+        # COPY does not compute the search vector (migration 0012): one pass before indexing.
+        await conn.execute(
+            "UPDATE items SET search = parley_search_vector(search_text, search_scope) "
+            "WHERE search_text IS NOT NULL"
+        )
         await conn.execute("CREATE INDEX items_search ON items USING gin (search)")
         await conn.execute("VACUUM ANALYZE")
     finally:

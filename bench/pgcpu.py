@@ -4,6 +4,11 @@ and after. No HTTP and no concurrency: what each statement costs the database, k
 included (folded into the statement where the store can, else the lookup before it).
 
     python bench/pgcpu.py --database postgresql://postgres@127.0.0.1:5432/postgres [-n 2000]
+    python bench/pgcpu.py --database ... --concurrency 64 --pool 10   # as a server would
+
+With ``--concurrency``, that many tasks share a pool of ``--pool`` connections (the server's
+default is 10), so commits overlap and share their WAL flushes as under load; the figure is
+then the CPU of all the pool's backends over the run, per call.
 
 Needs to run on the database's host, as a user who may read the backend's /proc entry.
 """
@@ -15,7 +20,7 @@ import asyncio
 import functools
 import json
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -37,9 +42,9 @@ def _on_cpu(pid: int) -> int:
     return int(Path(f"/proc/{pid}/schedstat").read_text().split()[0])
 
 
-async def measure(url: str, n: int) -> dict[str, float]:
+async def measure(url: str, n: int, concurrency: int = 1, pool_size: int = 1) -> dict[str, float]:
     """Microseconds of backend CPU per call, by call."""
-    store = open_store(url, postgres=_one_connection())
+    store = open_store(url, postgres=_options(pool_size))
     await store.open()
     try:
         plain, _ = await auth.create_key(store, "pgcpu", name="bench")
@@ -47,7 +52,7 @@ async def measure(url: str, n: int) -> dict[str, float]:
         project = await store.project_for_key(digest)
         assert project is not None
         pool: Any = store._pool  # type: ignore[attr-defined]
-        pid = int(await pool.fetchval("SELECT pg_backend_pid()"))
+        pids = await _backends(pool, pool_size)
         cache = keycheck.KeyCache() if keycheck is not None else None
         inline = keycheck is not None and getattr(store, "checks_keys_in_statements", False)
         create_meta = encode_metadata(seed.METADATA)
@@ -93,28 +98,50 @@ async def measure(url: str, n: int) -> dict[str, float]:
         }
         figures = {}
         for name, call in calls.items():
-            before = _on_cpu(pid)
-            for i in range(n):
-                await request(functools.partial(call, i))
-            figures[name] = (_on_cpu(pid) - before) / n / 1000
+            before = sum(map(_on_cpu, pids))
+            left = iter(range(n))
+            await asyncio.gather(*(_worker(request, call, left) for _ in range(concurrency)))
+            figures[name] = (sum(map(_on_cpu, pids)) - before) / n / 1000
         return figures
     finally:
         await store.close()
 
 
-def _one_connection() -> Any:
+async def _worker(
+    request: Callable[[Callable[[], Awaitable[Any]]], Awaitable[None]],
+    call: Callable[[int], Awaitable[Any]],
+    left: Iterator[int],
+) -> None:
+    """Call ``call`` for each index left, one after another (the iterator is shared)."""
+    for i in left:
+        await request(functools.partial(call, i))
+
+
+async def _backends(pool: Any, size: int) -> list[int]:
+    """The server pids of all ``size`` pool connections (opened now, all at once)."""
+    held = [await pool.acquire() for _ in range(size)]
+    try:
+        return [int(await conn.fetchval("SELECT pg_backend_pid()")) for conn in held]
+    finally:
+        for conn in held:
+            await pool.release(conn)
+
+
+def _options(pool_size: int) -> Any:
     from parley.settings import PostgresOptions
 
-    return PostgresOptions(pool_size=1)
+    return PostgresOptions(pool_size=pool_size)
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--database", required=True, help="postgresql:// URL (a server)")
     parser.add_argument("-n", type=int, default=2000, help="calls per kind")
+    parser.add_argument("--concurrency", type=int, default=1, help="tasks calling at once")
+    parser.add_argument("--pool", type=int, default=1, help="pooled connections (backends)")
     args = parser.parse_args()
     with pgdb.fresh_database(args.database) as url:
-        figures = asyncio.run(measure(url, args.n))
+        figures = asyncio.run(measure(url, args.n, args.concurrency, args.pool))
     for name, micros in figures.items():
         print(f"{name:18s} {micros:8.1f} µs of PostgreSQL CPU per call")
     print(json.dumps(figures))

@@ -18,6 +18,11 @@ def key_ok(param: str, project: str = "$2") -> str:
 
 SQL_PROJECT_FOR_KEY = "SELECT project_id FROM api_keys WHERE key_hash = $1 AND revoked_at IS NULL"
 
+# An item's search scope (its project, when it has searchable text) and the search vector of
+# both, which the statements storing items write (migration 0012 says why it is not a
+# generated column; parley_search_vector is inlined into the statement's plan).
+_SCOPE = "CASE WHEN item.search_text IS NOT NULL THEN $2 END"
+
 # Answers the new conversation's seq; no row when the key ($11) is no longer active.
 SQL_CREATE_CONVERSATION = f"""
 WITH conversation AS (
@@ -32,10 +37,11 @@ WITH conversation AS (
     SELECT $2, pair.key, pair.value, conversation.seq, $3
     FROM conversation, unnest($8::bytea[], $9::bytea[]) AS pair (key, value)
 ), stored AS (
-    INSERT INTO items
-        (conversation, position, id, type, created_at, data, search_text, search_scope)
+    INSERT INTO items (
+        conversation, position, id, type, created_at, data, search_text, search_scope, search
+    )
     SELECT conversation.seq, item.ordinality - 1, item.id, item.type, $3, item.data,
-           item.search_text, CASE WHEN item.search_text IS NOT NULL THEN $2 END
+           item.search_text, {_SCOPE}, parley_search_vector(item.search_text, {_SCOPE})
     FROM conversation,
          unnest($5::text[], $6::text[], $7::bytea[], $10::text[])
              WITH ORDINALITY AS item (id, type, data, search_text, ordinality)
@@ -55,9 +61,11 @@ WITH conversation AS (
     WHERE id = $1 AND project_id = $2 AND {key_ok("$8")}
     RETURNING seq, next_position - cardinality($3::text[]) AS first
 )
-INSERT INTO items (conversation, position, id, type, created_at, data, search_text, search_scope)
+INSERT INTO items (
+    conversation, position, id, type, created_at, data, search_text, search_scope, search
+)
 SELECT conversation.seq, conversation.first + item.ordinality - 1, item.id, item.type, $6,
-       item.data, item.search_text, CASE WHEN item.search_text IS NOT NULL THEN $2 END
+       item.data, item.search_text, {_SCOPE}, parley_search_vector(item.search_text, {_SCOPE})
 FROM conversation,
      unnest($3::text[], $4::text[], $5::bytea[], $7::text[])
          WITH ORDINALITY AS item (id, type, data, search_text, ordinality)

@@ -218,5 +218,13 @@ async def _copy_batch(
                     "search_scope",
                 ],
             )
+            # COPY cannot compute the search vector (migration 0012): the batch's items with
+            # text get it in the same transaction; those without keep NULL, which matches
+            # nothing, as the empty vector would.
+            await conn.execute(
+                "UPDATE items SET search = parley_search_vector(search_text, search_scope) "
+                "WHERE conversation = ANY($1::bigint[]) AND search_text IS NOT NULL",
+                list(by_source.values()),
+            )
         report.conversations += len(fresh)
         report.items += len(items)
