@@ -14,6 +14,7 @@ from typing import Any, TypeVar
 
 from parley.ratelimit import LocalRateLimiter, RateLimiter
 from parley.settings import DEFAULTS
+from parley.store.sqlite_commits import CommitSignal
 from parley.store.sqlite_reader import Reader
 from parley.store.sqlite_schema import connect, migrate
 from parley.store.sqlite_writer import Writer
@@ -43,6 +44,11 @@ class SQLiteCore:
         self._reads = Reader(path, connect, statement_timeout)
         self._read: sqlite3.Connection | None = None
         self._auth: sqlite3.Connection | None = None
+        # The key cache (SQLiteKeys.project_for_key): projects of keys found active while
+        # the database was at version ``_keys_version`` (CommitSignal).
+        self._commits: CommitSignal | None = None
+        self._keys_version = b""
+        self._key_projects: dict[bytes, str] = {}
         self._snapshot_generation = -1
         self._snapshot_until = 0.0
 
@@ -51,6 +57,7 @@ class SQLiteCore:
             migrate(self.path)
         self._read = self._reads.connection()
         self._auth = self._reads.connection()
+        self._commits = CommitSignal.open(self.path, self._auth)
         self._reads.open()
         self._writer.start()
 
@@ -61,6 +68,11 @@ class SQLiteCore:
             if conn is not None:
                 conn.close()
         self._read = self._auth = None
+        # Last: its descriptor of the -shm file must outlive every connection (CommitSignal).
+        if self._commits is not None:
+            self._commits.close()
+            self._commits = None
+        self._key_projects.clear()
 
     def rate_limiter(self, rate: float, burst: int) -> RateLimiter:
         # One process serves a SQLite file: the buckets live in its memory.

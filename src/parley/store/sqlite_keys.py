@@ -11,6 +11,9 @@ from parley.store import sqlite_dashboard as dashboard
 from parley.store import sqlite_ops as ops
 from parley.store.sqlite_core import SQLiteCore
 
+# Keys are few; past this many cached, further ones are looked up every time.
+_KEY_CACHE_LIMIT = 10_000
+
 
 class SQLiteKeys(SQLiteCore):
     """Projects, API keys and dashboard sessions of :class:`parley.store.sqlite.SQLiteStore`."""
@@ -40,10 +43,27 @@ class SQLiteKeys(SQLiteCore):
         return await self._write(op)
 
     async def project_for_key(self, key_hash: bytes) -> str | None:
-        # Keys are checked outside the shared snapshot, on a connection of their own that
-        # sees every commit at once: a key minted or revoked by `parley keys` in another
-        # process counts from the next request, not from the next snapshot. A lookup by a
-        # unique key, so straight on the connection (see SQLiteCore._keyed_row).
+        # A key found active is trusted while the database has not changed since (its
+        # WAL-index header, CommitSignal, is the same 48 bytes): any commit in any process,
+        # a revoke by `parley keys` included, changes it, so a revoked key still fails on its
+        # next request everywhere. Without a commit no statement runs, and so none of the
+        # eight GIL releases a one-row sqlite3 statement makes, each a hand-off to granian's
+        # waiting thread under load: retrieve 0.23-0.25x -> 0.32x the floor, 80-91 -> 62-67
+        # µs of server CPU per request (bench/README.md, "the reads, third session").
+        commits = self._commits
+        version = b"" if commits is None else commits.version()
+        if version:
+            if version == self._keys_version:
+                project = self._key_projects.get(key_hash)
+                if project is not None:
+                    return project
+            else:
+                self._key_projects.clear()
+                self._keys_version = version
+        # Looked up outside the shared snapshot, on a connection of its own that sees every
+        # commit at once: a key minted or revoked by `parley keys` in another process counts
+        # from the next request, not from the next snapshot. A lookup by a unique key, so
+        # straight on the connection (see SQLiteCore._keyed_row).
         conn = self._auth
         if conn is None:
             raise RuntimeError("the store is not open")
@@ -51,7 +71,14 @@ class SQLiteKeys(SQLiteCore):
             "SELECT project_id FROM api_keys WHERE key_hash = ? AND revoked_at IS NULL",
             (key_hash,),
         ).fetchone()
-        return None if row is None else str(row[0])
+        if row is None:
+            return None
+        project = str(row[0])
+        # The version was read before the lookup: a commit in between leaves the entry
+        # tagged with the older version, so the next request looks the key up again.
+        if version and len(self._key_projects) < _KEY_CACHE_LIMIT:
+            self._key_projects[key_hash] = project
+        return project
 
     async def list_api_keys(self) -> list[ApiKeyInfo]:
         def op(conn: sqlite3.Connection) -> list[ApiKeyInfo]:
