@@ -67,7 +67,7 @@ def shares(collapsed: Path) -> tuple[int, Counter[str], Counter[str], Counter[st
     return total, own, inclusive, roots
 
 
-def record(pid: int, seconds: float, out: Path, fmt: str, native: bool) -> None:
+def record(pid: int, seconds: float, out: Path, fmt: str, native: bool, gil: bool = False) -> None:
     """py-spy record of ``pid`` for ``seconds`` into ``out``."""
     command = [
         shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy"),
@@ -86,6 +86,8 @@ def record(pid: int, seconds: float, out: Path, fmt: str, native: bool) -> None:
     ]
     if native:
         command.append("--native")
+    if gil:
+        command.append("--gil")
     subprocess.run(command, check=True, capture_output=True)
 
 
@@ -96,6 +98,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--connections", type=int, default=64)
     parser.add_argument("--top", type=int, default=25)
     parser.add_argument("--native", action="store_true", help="include C frames (slower)")
+    parser.add_argument(
+        "--gil",
+        action="store_true",
+        help="sample only the thread holding the GIL: how the one interpreter's time is split",
+    )
     parser.add_argument("--server-arg", action="append", default=[])
     parser.add_argument(
         "--database", help="a PostgreSQL server URL: a fresh database next to it (default: SQLite)"
@@ -139,8 +146,8 @@ def profile(args: argparse.Namespace, database: str | None) -> int:
                     connections=args.connections,
                     seconds=2 * args.seconds + 4,
                 )
-                record(worker, args.seconds, raw, "raw", args.native)
-                record(worker, args.seconds, svg, "flamegraph", args.native)
+                record(worker, args.seconds, raw, "raw", args.native, args.gil)
+                record(worker, args.seconds, svg, "flamegraph", args.native, args.gil)
                 driven = driving.result()
             total, own, inclusive, roots = shares(raw)
             print(
