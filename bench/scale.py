@@ -22,7 +22,12 @@ processes on a shared machine keep their cache), the server started afresh (so S
 page cache is empty too), then one request at a time, each to a conversation not read
 before in that probe: every request pays for the pages it needs that are not in memory yet,
 as the first read of an idle conversation does on a big store. The probe runs the same way
-on the small store.
+on the small store. Cold, idle conversation on a running server: the same, but first 2,000
+unclocked requests to other conversations, so the pages every request shares (b-tree roots
+and interior pages, a few hundred on the big store, the whole file on the small one) are in
+memory as on a server that has run a while, and only the probed conversations' own pages are
+cold. Each probe also counts the pages the server read from the disk per request
+(``read_bytes`` of /proc/PID/io), which machine load does not move.
 """
 
 from __future__ import annotations
@@ -55,6 +60,10 @@ RATIO_TARGET = 1.25
 # Issue 12: the first read of a conversation on the big store, cold, within 1.5x the small's.
 COLD_LIST_TARGET = 1.5
 COLD_REQUESTS = 400
+# Unclocked requests to other conversations before the "idle conversation" probe: enough to
+# bring a 1M-row b-tree's interior pages (a few hundred) into memory; on the small store, the
+# ids it has besides the probed ones (all of its pages, as a running server holds them).
+WARM_UP = 2000
 BIG_CONVERSATION_ITEMS = 100_000
 LONG_ITEMS = 23
 PROJECT_ID = "proj_bench"
@@ -293,13 +302,43 @@ def page_read_ms(path: Path, reads: int = 200) -> float:
     return statistics.median(times) * 1000
 
 
+def disk_read_bytes(pids: list[int]) -> int:
+    """Bytes the processes have had read from the disk (``read_bytes`` of /proc/PID/io: page
+    cache misses, read-ahead included; a hit costs nothing here)."""
+    total = 0
+    for pid in pids:
+        try:
+            text = Path(f"/proc/{pid}/io").read_text()
+        except OSError:
+            continue
+        fields = dict(line.split(": ") for line in text.splitlines())
+        total += int(fields["read_bytes"])
+    return total
+
+
 def cold_probe(
-    database: Path, log: Path, api_key: str, routes: dict[str, tuple[str, list[str]]]
+    database: Path,
+    log: Path,
+    api_key: str,
+    routes: dict[str, tuple[str, list[str]]],
+    *,
+    requests: int = COLD_REQUESTS,
+    warm_up: int = 0,
 ) -> dict[str, dict[str, float]]:
     """Per route: evict the file, start a fresh server, then one request at a time, each to
-    an id the probe has not read yet; milliseconds (median, p90, mean) as a client sees them."""
+    an id the probe has not read yet; milliseconds (median, p90, mean) as a client sees them,
+    and the 4 KiB pages the server read from the disk per request (load-independent).
+
+    ``warm_up``: first that many requests (unclocked) to other ids of the route, so the pages
+    every request shares (b-tree roots and interior pages) are in memory as on a server that
+    has run a while, and only the probed conversations' own pages are cold: the first read
+    of an idle conversation on a running server. Without it, the probe also pays for loading
+    those shared pages, which a small store's few hundred pages do at once.
+    """
     found: dict[str, dict[str, float]] = {}
-    for name, (template, ids) in routes.items():
+    for name, (template, all_ids) in routes.items():
+        ids = all_ids[:requests]
+        others = all_ids[len(ids) :][:warm_up]
         left = evict(database)
         srv = parley_server.start(str(database), log, api_key=api_key)
         try:
@@ -307,8 +346,12 @@ def cold_probe(
             headers = {"Authorization": f"Bearer {api_key}"}
             conn.request("GET", "/healthz")  # the connection is up before the clock runs
             conn.getresponse().read()
+            for conversation_id in others:
+                conn.request("GET", template.format(id=conversation_id), headers=headers)
+                conn.getresponse().read()
+            read_before = disk_read_bytes(srv.pids())
             times = []
-            for conversation_id in ids[:COLD_REQUESTS]:
+            for conversation_id in ids:
                 started = time.perf_counter()
                 conn.request("GET", template.format(id=conversation_id), headers=headers)
                 answer = conn.getresponse()
@@ -316,6 +359,7 @@ def cold_probe(
                 times.append(time.perf_counter() - started)
                 if answer.status != 200:
                     raise RuntimeError(f"{name}: {answer.status} for {conversation_id}")
+            read = disk_read_bytes(srv.pids()) - read_before
             conn.close()
         finally:
             srv.stop()
@@ -325,13 +369,15 @@ def cold_probe(
             "p50_ms": statistics.median(times) * 1000,
             "p90_ms": times[int(len(times) * 0.9)] * 1000,
             "mean_ms": statistics.fmean(times) * 1000,
+            "disk_pages_per_request": read / 4096 / len(times),
             "resident_bytes_after_evict": -1 if left is None else left,
         }
         print(
             f"  cold {name:<17} p50 {found[name]['p50_ms']:6.3f} ms  "
             f"p90 {found[name]['p90_ms']:6.3f} ms  mean {found[name]['mean_ms']:6.3f} ms  "
-            f"({len(times)} requests; {left if left is not None else '?'} bytes resident "
-            "after the eviction)",
+            f"{found[name]['disk_pages_per_request']:5.2f} pages read from disk per request  "
+            f"({len(times)} requests after {len(others)} to others; "
+            f"{left if left is not None else '?'} bytes resident after the eviction)",
             flush=True,
         )
     return found
@@ -507,14 +553,20 @@ def main(argv: list[str] | None = None) -> int:
         results["small_cold_wrk"] = cold_load(
             small_db, work / "small-cold.log", small_key, small_targets, args
         )
+        small_routes = {
+            "retrieve": (conv, small_ids),
+            "list_items": (conv + "/items", small_listed),
+        }
         results["small_cold"] = cold_probe(
+            small_db, work / "small-cold.log", small_key, small_routes, requests=args.cold_requests
+        )
+        results["small_idle"] = cold_probe(
             small_db,
             work / "small-cold.log",
             small_key,
-            {
-                "retrieve": (conv, small_ids[: args.cold_requests]),
-                "list_items": (conv + "/items", small_listed[: args.cold_requests]),
-            },
+            small_routes,
+            requests=args.cold_requests,
+            warm_up=WARM_UP,
         )
         print(f"scale: big store ({conversations:,} conversations, {items:,} items)")
         results["page_read_ms"] = page_read_ms(big)
@@ -535,14 +587,21 @@ def main(argv: list[str] | None = None) -> int:
             ],
             args,
         )
+        big_routes = {
+            "retrieve": (conv, sampled),
+            "list_items": (conv + "/items", long_sampled),
+        }
+        big_key = str(info["api_key"])
         results["big_cold"] = cold_probe(
+            big, work / "big-cold.log", big_key, big_routes, requests=args.cold_requests
+        )
+        results["big_idle"] = cold_probe(
             big,
             work / "big-cold.log",
-            str(info["api_key"]),
-            {
-                "retrieve": (conv, sampled[: args.cold_requests]),
-                "list_items": (conv + "/items", long_sampled[: args.cold_requests]),
-            },
+            big_key,
+            big_routes,
+            requests=args.cold_requests,
+            warm_up=WARM_UP,
         )
         if not args.no_warm:
             results["warm_read_seconds"] = warm(big)
@@ -577,10 +636,21 @@ def main(argv: list[str] | None = None) -> int:
     assert isinstance(cold_small, dict) and isinstance(cold_big, dict)
     wrk_small, wrk_big = results["small_cold_wrk"], results["big_cold_wrk"]
     assert isinstance(wrk_small, dict) and isinstance(wrk_big, dict)
+    idle_small, idle_big = results["small_idle"], results["big_idle"]
+    assert isinstance(idle_small, dict) and isinstance(idle_big, dict)
     for name, target in (("list_items", COLD_LIST_TARGET), ("retrieve", RATIO_TARGET)):
         for figure in ("p50_ms", "mean_ms"):
             ratio = cold_big[name][figure] / cold_small[name][figure]
             checks.append((f"cold, first reads: {name} {figure} big/small", ratio, target))
+        for figure in ("p50_ms", "mean_ms"):
+            ratio = idle_big[name][figure] / idle_small[name][figure]
+            checks.append(
+                (
+                    f"cold, idle conversation on a running server: {name} {figure} big/small",
+                    ratio,
+                    target,
+                )
+            )
         for figure in ("p50_ms", "p99_ms"):
             ratio = wrk_big[name][figure] / wrk_small[name][figure]
             checks.append(
