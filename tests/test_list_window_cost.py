@@ -155,6 +155,11 @@ def pg_database() -> Iterator[str]:
                     "created_at) SELECT project_id, 'topic'::bytea, "
                     "('t' || (seq % 10))::bytea, seq, created_at FROM conversations"
                 )
+                # As on SQLite: 333 of the newest tenth updated later (every 30th, topic t0).
+                await conn.execute(
+                    "UPDATE conversations SET updated_at = 200000 + seq "
+                    "WHERE seq % 30 = 0 AND seq > 90000"
+                )
                 await conn.execute("VACUUM ANALYZE")
             finally:
                 await conn.close()
@@ -294,3 +299,66 @@ def test_sqlite_few_updated_page_reads_them_not_the_project(
             sqlite_store.set_progress_handler(None, 0)
         # The ascending walk passes the 90,000 older rows first; list_page touches the 333.
         assert steps * 3 < walk, (metadata, steps, walk)
+
+
+@pytest.mark.postgres
+def test_postgres_updated_after_with_metadata_reads_the_updated_not_the_pair(
+    pg_database: str,
+) -> None:
+    # t0: the 333 updated conversations all hold it; t3: none does. Read from the updated_at
+    # index, the page costs the same for either pair (on the 1M bench store the walk of the
+    # pair's index range grew with the store, and its generic plan probed all of it when
+    # fewer than 21 matched: 398 ms), and pages the same as the walk through the store.
+    from parley.store import open_store
+
+    async def run() -> None:
+        conn = await asyncpg.connect(pg_database)
+        try:
+            await conn.execute("SET plan_cache_mode = force_generic_plan")
+            for topic in ("t0", "t3"):
+                pairs = [(b"topic", topic.encode())]
+                times = TimeFilter(updated_after=100_000)
+                costs = {}
+                for by_updated in (False, True):
+                    sql, args = pg_extensions.conversations_query(
+                        "proj_w", pairs, "desc", times, None, by_updated=by_updated
+                    )
+                    plan = await conn.prepare(
+                        f"EXPLAIN (ANALYZE, BUFFERS, COSTS OFF, TIMING OFF) {sql}"
+                    )
+                    text = "\n".join(row[0] for row in await plan.fetch(*args, 21))
+                    top = next(line for line in text.splitlines() if "Buffers:" in line)
+                    costs[by_updated] = sum(int(n) for n in re.findall(r"(?:hit|read)=(\d+)", top))
+                # About 6 buffers per candidate (its row, its pairs, a match's row), whatever
+                # the pair: bounded (FEW_UPDATED), if more than a walk that stops early (t0).
+                assert costs[True] < 8 * 333, (topic, costs)
+        finally:
+            await conn.close()
+        store = open_store(pg_database, migrate=False)
+        await store.open()
+        try:
+            for topic, order in (("t0", "desc"), ("t0", "asc"), ("t3", "desc")):
+                seen, after = [], None
+                while True:
+                    page = await store.list_conversations(
+                        "proj_w",
+                        metadata=[("topic", topic)],
+                        after=after,
+                        limit=50,
+                        order=order,  # type: ignore[arg-type]
+                        times=TimeFilter(updated_after=100_000),
+                    )
+                    seen += [record.id for record in page.conversations]
+                    if not page.has_more:
+                        break
+                    after = seen[-1]
+                expected = (
+                    [f"conv_{n}" for n in range(90_030, ROWS + 1, 30)] if topic == "t0" else []
+                )
+                if order == "desc":
+                    expected.reverse()
+                assert seen == expected, (topic, order)
+        finally:
+            await store.close()
+
+    asyncio.run(run())

@@ -141,8 +141,22 @@ class PostgresStore(PostgresKeys, PostgresFeatures, PostgresResponses):
                 cursor = await conn.fetchrow(extensions.SQL_LIST_CURSOR, after, project)
                 if cursor is None:
                     raise conversation_not_found(after)
+            by_updated = False
+            if times.updated_after is not None and metadata:
+                found = await conn.fetchval(
+                    extensions.SQL_COUNT_UPDATED,
+                    project,
+                    times.updated_after,
+                    extensions.FEW_UPDATED + 1,
+                )
+                by_updated = found <= extensions.FEW_UPDATED
             sql, args = extensions.conversations_query(
-                project, [(utf8(k), utf8(v)) for k, v in metadata], order, times, cursor
+                project,
+                [(utf8(k), utf8(v)) for k, v in metadata],
+                order,
+                times,
+                cursor,
+                by_updated=by_updated,
             )
             rows = await conn.fetch(sql, *args, limit + 1)
         records = [ConversationRecord(row[0], row[1], bytes(row[2])) for row in rows[:limit]]

@@ -55,21 +55,51 @@ def usage_of(row: Any) -> Usage:
     return Usage(conversations, items, stored, responses, tokens)
 
 
+# With an updated_after filter and metadata, at most this many conversations updated since:
+# the page checks their pairs one by one and sorts them (bounded work), instead of walking
+# the first pair's whole index range (the hash join's input grows with the store; the
+# generic plan probed every entry of it: 398 ms on 1M conversations, bench/README.md).
+FEW_UPDATED = 1000
+
+SQL_COUNT_UPDATED = (
+    "SELECT count(*) FROM (SELECT 1 FROM conversations WHERE project_id = $1 "
+    "AND updated_at > $2 LIMIT $3) few"
+)
+
+
 def conversations_query(
     project: str,
     metadata: list[tuple[bytes, bytes]],
     order: Order,
     times: TimeFilter,
     cursor: Any,
+    *,
+    by_updated: bool = False,
 ) -> tuple[str, list[Any]]:
     """The page query of list_conversations and its arguments (the limit follows).
 
     A keyset walk in (created_at, seq) order; with metadata, over the first pair's index rows
-    (which carry created_at), the other pairs being point checks.
+    (which carry created_at), the other pairs being point checks. ``by_updated`` (with
+    ``times.updated_after`` and metadata): the conversations updated since, read from the
+    updated_at index, every pair a point check, then sorted (see :data:`FEW_UPDATED`).
     """
     compare, stop, direction = (">", "<=", "ASC") if order == "asc" else ("<", ">=", "DESC")
     args: list[Any] = [project]
-    if metadata:
+    checked = metadata[1:]
+    if by_updated and times.updated_after is not None:
+        # MATERIALIZED: the candidates come from the updated_at index whatever the plan
+        # cache settles on; joined back by primary key for the page's rows.
+        args.append(times.updated_after)
+        time_col, key_col = "u.created_at", "u.seq"
+        sql = (
+            "WITH u AS MATERIALIZED (SELECT seq, created_at FROM conversations "
+            "WHERE project_id = $1 AND updated_at > $2) "
+            "SELECT c.id, c.created_at, c.metadata FROM u JOIN conversations c ON c.seq = u.seq "
+            "WHERE true"
+        )
+        checked = metadata
+        times = TimeFilter(times.created_after, times.created_before, None)
+    elif metadata:
         time_col, key_col = "m.created_at", "m.conversation"
         sql = (
             "SELECT c.id, c.created_at, c.metadata FROM conversation_metadata m "
@@ -94,7 +124,9 @@ def conversations_query(
         sql += f" AND {time_col} {stop} {arg(bounds.stop)}"
     if times.updated_after is not None:
         sql += f" AND c.updated_at > {arg(times.updated_after)}"
-    rest = [pair for pair in dict.fromkeys(metadata[1:]) if pair != metadata[0]]
+    rest = list(dict.fromkeys(checked))
+    if checked is not metadata:
+        rest = [pair for pair in rest if pair != metadata[0]]
     if rest:
         # One count over the candidate's own pairs (at most 16 rows, found by the
         # conversation index alone) instead of one EXISTS per pair: PostgreSQL flattens
@@ -105,7 +137,7 @@ def conversations_query(
         keys, values = arg([k for k, _ in rest]), arg([v for _, v in rest])
         sql += (
             " AND (SELECT count(*) FROM conversation_metadata x"
-            " WHERE x.conversation = m.conversation"
+            f" WHERE x.conversation = {key_col}"
             f" AND (x.key, x.value) IN (SELECT * FROM unnest({keys}::bytea[], {values}::bytea[])))"
             f" = {arg(len(rest))}"
         )
