@@ -157,3 +157,64 @@ def test_hot_store_calls_are_one_round_trip_with_the_key_check() -> None:
     with fresh_database() as url:
         counts = asyncio.run(run(url))
     assert counts == dict.fromkeys(counts, 1), counts
+
+
+@pytest.mark.postgres
+@pytest.mark.skipif(POSTGRES_URL is None, reason=POSTGRES_SKIP)
+def test_a_conversation_turn_is_two_round_trips() -> None:
+    """A stored response on a conversation: the context read (the key check in it), then one
+    statement for the appended items and the stored response together."""
+    from parley import ids
+    from parley.models import ResponseRecord
+    from tests.pg import fresh_database
+
+    async def run(url: str) -> tuple[list[int], list[str]]:
+        store = open_store(url)
+        await store.open()
+        try:
+            plain, _ = await auth.create_key(store, "turns", name="t")
+            digest = auth.hash_key(plain)
+            project = await store.project_for_key(digest)
+            assert project is not None
+            sent: list[str] = []
+            pool: Any = store._pool  # type: ignore[attr-defined]
+            conn = await pool.acquire()
+            conn.add_query_logger(lambda record: sent.append(record.query))
+            await pool.release(conn)
+            cache = keycheck.KeyCache()
+
+            def item(role: str, text: str) -> NewItem:
+                item_id = ids.new_id("msg_")
+                data = b'{"id":"%s","type":"message","role":"%s","content":"%s"}' % (
+                    item_id.encode(),
+                    role.encode(),
+                    text.encode(),
+                )
+                return NewItem(item_id, "message", data)
+
+            counts = []
+            for n in range(2):  # the first turn also looks up the array types, once
+                conv = f"conv_turn{n}"
+                await store.create_conversation(project, conv, 1, b"{}", [item("user", "hi")])
+                before = len(sent)
+                token = keycheck.owe(keycheck.OwedCheck(digest, "…", cache))
+                try:
+                    await store.list_items(project, conv, after=None, limit=100, order="asc")
+                    assert keycheck.owed() is None, "the context read did not settle the check"
+                    record = ResponseRecord(ids.new_id("resp_"), 2, b"{}", b"[]", None)
+                    turn = [item("user", "again"), item("assistant", "hello")]
+                    await store.commit_response(project, conv, turn, 2, record)
+                finally:
+                    keycheck.release(token)
+                counts.append(len(sent) - before)
+                stored = await store.list_items(project, conv, after=None, limit=10, order="asc")
+                assert [data for _, data in stored.items][1:] == [t.data for t in turn]
+                kept = await store.retrieve_response(project, record.id)
+                assert kept.data == b"{}"
+            return counts, sent
+        finally:
+            await store.close()
+
+    with fresh_database() as url:
+        counts, sent = asyncio.run(run(url))
+    assert counts[-1] == 2, sent[-6:]

@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import asyncio
+import uuid
 from typing import Any
 
 import httpx
 import openai
 import pytest
 
+from parley import auth
+from parley.store import open_store
 from tests.conftest import LiveServer
+from tests.helpers import assert_error
 from tests.upstream import FakeUpstream, Reply
 
 
@@ -141,6 +146,49 @@ def test_unknown_or_foreign_conversation_is_404_before_the_model(
             other.responses.create(model=model, input="x", conversation=conversation)
     assert upstream.requests(model) == []
     assert count(rclient, conversation) == 1
+
+
+def test_a_key_revoked_elsewhere_never_reaches_the_model(
+    responses_server: LiveServer, upstream: FakeUpstream, model: str
+) -> None:
+    # Revoked in the database by another process after this server saw it active: on
+    # PostgreSQL the server then checks it inside the context read, or right before the model
+    # when it reads nothing; either way before the model is called. (A refused key is
+    # forgotten, so each call gets a key of its own.)
+    database = responses_server.database
+    project = f"p-{uuid.uuid4().hex[:12]}"
+
+    async def store_call(call: Any) -> Any:
+        store = open_store(database)
+        await store.open()
+        try:
+            return await call(store)
+        finally:
+            await store.close()
+
+    async def mint(store: Any) -> tuple[str, str]:
+        plain, info = await auth.create_key(store, project, name="t")
+        return plain, info.id
+
+    with responses_server.client(responses_server.new_key(project)) as sdk:
+        conversation = sdk.conversations.create(items=[{"role": "user", "content": "hi"}]).id
+    bodies = [
+        {"model": model, "input": "x", "conversation": conversation},
+        {"model": model, "input": "x", "store": False},
+        {"model": model, "input": "x"},
+        {"model": model, "input": "x", "stream": True, "conversation": conversation},
+        {"model": model, "input": "x", "stream": True, "store": False},
+    ]
+    for body in bodies:
+        key, key_id = asyncio.run(store_call(mint))
+        with responses_server.client(key) as sdk:  # seen active by this server
+            sdk.responses.create(model=model, input="seen", store=False)
+        called = len(upstream.requests(model))
+        assert asyncio.run(store_call(lambda store, key_id=key_id: store.revoke_api_key(key_id)))
+        assert_error(raw(responses_server, key, body), 401, code="invalid_api_key", param=None)
+        assert len(upstream.requests(model)) == called, body
+    with responses_server.client(responses_server.new_key(project)) as fresh:
+        assert count(fresh, conversation) == 1
 
 
 def test_project_isolation_on_every_response_route(

@@ -196,3 +196,11 @@ async def _settle(store: Store, check: keycheck.OwedCheck) -> None:
     if await store.project_for_key(check.digest) is None:
         raise check.failed()
     check.settled = True
+
+
+async def settle_owed(store: Store) -> None:
+    """Settle the request's owed key check now, if its statements so far did not (a handler
+    about to do what must not happen for a revoked key, such as calling a model)."""
+    check = keycheck.owed()
+    if check is not None:
+        await _settle(store, check)

@@ -13,10 +13,11 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
-from parley import ids
+from parley import ids, inbound
 from parley.api import (
     JSONBytes,
     authed,
+    authed_in_store,
     ok,
     parse_include,
     parse_limit,
@@ -120,7 +121,8 @@ def _metadata_field(record: ResponseRecord) -> Any:
     return _decode(record.data)
 
 
-@authed
+# The key check rides in the context read on PostgreSQL (respond settles it before the model).
+@authed_in_store
 async def create_response(request: Request, store: Store, project: str) -> Response:
     """Create a model response (OpenAI's Responses API), in a conversation when one is given.
 
@@ -171,6 +173,9 @@ async def respond(request: Request, store: Store, project: str, body: dict[str, 
         dedupe=tool_loop_dedupe(request),
         max_bytes=request.app.state.max_body_bytes,
     )
+    # On PostgreSQL a conversation's read checked the key (one round trip for both); else
+    # the check is made now: a revoked key never reaches the model.
+    await inbound.settle_owed(store)
     call = ModelCall(
         model=parsed.model,
         instructions=parsed.instructions,

@@ -2,12 +2,21 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import asyncpg
 
-from parley.errors import response_not_found
+from parley.errors import conversation_not_found, response_not_found
 from parley.models import NewItem, ResponseRecord
-from parley.store.postgres_core import PostgresCore, append_items, taken_error
+from parley.store.postgres_core import (
+    PostgresCore,
+    append_items,
+    item_columns,
+    item_texts,
+    taken_error,
+)
 from parley.store.postgres_sql import (
+    SQL_COMMIT_TURN,
     SQL_DELETE_RESPONSE,
     SQL_INSERT_RESPONSE,
     SQL_RETRIEVE_RESPONSE,
@@ -25,25 +34,23 @@ class PostgresResponses(PostgresCore):
         created_at: int,
         response: ResponseRecord | None,
     ) -> None:
+        # One statement each (atomic on its own: no BEGIN and COMMIT round trips), but for a
+        # stored response with nothing to append, which checks the conversation first.
         async with self._conn() as conn:
             try:
-                async with conn.transaction():
-                    if conversation_id is not None:
-                        # The conversation's row lock (taken by the append) orders concurrent
-                        # turns; each turn's items land adjacent, in order.
-                        await append_items(conn, project, conversation_id, items, created_at)
+                if conversation_id is None:
                     if response is not None:
-                        await conn.execute(
-                            SQL_INSERT_RESPONSE,
-                            response.id,
-                            project,
-                            response.created_at,
-                            response.previous_response_id,
-                            response.data,
-                            response.input_items,
-                        )
+                        await _insert_response(conn, project, response)
+                elif response is None:
+                    await append_items(conn, project, conversation_id, items, created_at)
+                elif items:
+                    await _commit_turn(conn, project, conversation_id, items, created_at, response)
+                else:
+                    async with conn.transaction():
+                        await append_items(conn, project, conversation_id, items, created_at)
+                        await _insert_response(conn, project, response)
             except asyncpg.UniqueViolationError:
-                # The transaction is rolled back by now; find which id was already taken.
+                # Rolled back by now (nothing was written); find which id was already taken.
                 raise await taken_error(conn, project, conversation_id, items) from None
 
     async def retrieve_response(self, project: str, response_id: str) -> ResponseRecord:
@@ -57,3 +64,42 @@ class PostgresResponses(PostgresCore):
             status: str = await conn.execute(SQL_DELETE_RESPONSE, response_id, project)
         if status != "DELETE 1":
             raise response_not_found(response_id)
+
+
+async def _commit_turn(
+    conn: Any,
+    project: str,
+    conversation_id: str,
+    items: list[NewItem],
+    created_at: int,
+    response: ResponseRecord,
+) -> None:
+    """The turn's items and its stored response in one statement (SQL_COMMIT_TURN)."""
+    # The statement takes the conversation's row lock: concurrent turns land adjacent.
+    status: str = await conn.execute(
+        SQL_COMMIT_TURN,
+        conversation_id,
+        project,
+        *item_columns(items),
+        created_at,
+        item_texts(items),
+        response.id,
+        response.created_at,
+        response.previous_response_id,
+        response.data,
+        response.input_items,
+    )
+    if status.endswith(" 0"):
+        raise conversation_not_found(conversation_id)
+
+
+async def _insert_response(conn: Any, project: str, response: ResponseRecord) -> None:
+    await conn.execute(
+        SQL_INSERT_RESPONSE,
+        response.id,
+        project,
+        response.created_at,
+        response.previous_response_id,
+        response.data,
+        response.input_items,
+    )

@@ -167,6 +167,31 @@ INSERT INTO responses (id, project_id, created_at, previous_response_id, data, i
 VALUES ($1, $2, $3, $4, $5, $6)
 """
 
+# A conversation turn in one statement (one round trip, one implicit transaction): the append
+# of SQL_CREATE_ITEMS and the stored response, written only when the conversation is there
+# (the response's row comes from the conversation's). "INSERT 0 0": nothing was written.
+# Before, BEGIN, the append, the response's INSERT and COMMIT were four round trips.
+SQL_COMMIT_TURN = """
+WITH conversation AS (
+    UPDATE conversations
+    SET next_position = next_position + cardinality($3::text[]),
+        item_count = item_count + cardinality($3::text[]),
+        updated_at = $6
+    WHERE id = $1 AND project_id = $2
+    RETURNING seq, next_position - cardinality($3::text[]) AS first
+), appended AS (
+    INSERT INTO items
+        (conversation, position, id, type, created_at, data, search_text, search_scope)
+    SELECT conversation.seq, conversation.first + item.ordinality - 1, item.id, item.type, $6,
+           item.data, item.search_text, CASE WHEN item.search_text IS NOT NULL THEN $2 END
+    FROM conversation,
+         unnest($3::text[], $4::text[], $5::bytea[], $7::text[])
+             WITH ORDINALITY AS item (id, type, data, search_text, ordinality)
+)
+INSERT INTO responses (id, project_id, created_at, previous_response_id, data, input_items)
+SELECT $8, $2, $9, $10, $11, $12 FROM conversation
+"""
+
 SQL_RETRIEVE_RESPONSE = """
 SELECT created_at, data, input_items, previous_response_id
 FROM responses WHERE id = $1 AND project_id = $2
