@@ -3,6 +3,7 @@ in-process (bench/inproc.py's driver) over the loopback test upstream in its own
 
     python bench/responses_inproc.py [--modes whole,conversation,stream] [--calls 2000]
     python bench/responses_inproc.py --modes whole --profile        # cProfile, top 40
+    python bench/responses_inproc.py --modes conversation --threads # CPU per call, per thread
     PYTHONHASHSEED=0 valgrind --tool=callgrind python bench/responses_inproc.py --modes whole
 
 The upstream (tests/upstream.py, `python -m tests.upstream`) is another process, so its CPU
@@ -18,11 +19,13 @@ import argparse
 import asyncio
 import cProfile
 import json
+import os
 import pstats
 import shutil
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import uuid
 from pathlib import Path
@@ -97,6 +100,21 @@ class Driver:
         return status, b"".join(chunks)
 
 
+def thread_cpu() -> dict[str, float]:
+    """On-CPU seconds of each of this process's threads so far, by Python thread name
+    (/proc's schedstat, in ns; threads Python did not start go by their OS name)."""
+    names = {thread.native_id: thread.name for thread in threading.enumerate()}
+    out: dict[str, float] = {}
+    for tid in os.listdir("/proc/self/task"):
+        try:
+            name = names.get(int(tid)) or Path(f"/proc/self/task/{tid}/comm").read_text().strip()
+            ran = int(Path(f"/proc/self/task/{tid}/schedstat").read_text().split()[0])
+        except (OSError, ValueError):
+            continue
+        out[name] = out.get(name, 0.0) + ran / 1e9
+    return out
+
+
 async def main_async(args: argparse.Namespace, url: str) -> None:
     work = Path(tempfile.mkdtemp(prefix="parley-rinproc-"))
     key = f"sk-bench-{uuid.uuid4().hex}"
@@ -135,6 +153,7 @@ async def main_async(args: argparse.Namespace, url: str) -> None:
             # with the time the scheduler ran the upstream (woken by it) instead.
             timer = time.thread_time if args.timer == "thread" else time.perf_counter
             profile = cProfile.Profile(timer) if args.profile else None
+            threads = thread_cpu()
             cpu, wall = time.process_time(), time.perf_counter()
             if profile is not None:
                 profile.enable()
@@ -149,6 +168,12 @@ async def main_async(args: argparse.Namespace, url: str) -> None:
                 f"{wall / args.calls * 1e6:7.1f} µs wall/call",
                 flush=True,
             )
+            if args.threads:
+                after = thread_cpu()
+                for name, seconds in sorted(after.items(), key=lambda kv: -kv[1]):
+                    spent = seconds - threads.get(name, 0.0)
+                    if spent > 0:
+                        print(f"  {name:<24} {spent / args.calls * 1e6:7.1f} µs CPU/call")
             if profile is not None:
                 stats = pstats.Stats(profile)
                 stats.sort_stats(args.sort).print_stats(args.top)
@@ -165,6 +190,7 @@ def main() -> int:
     parser.add_argument("--profile", action="store_true", help="cProfile each mode")
     parser.add_argument("--sort", default="tottime", help="cProfile sort key")
     parser.add_argument("--top", type=int, default=40)
+    parser.add_argument("--threads", action="store_true", help="CPU per call of each thread")
     parser.add_argument("--timer", choices=("thread", "wall"), default="thread")
     parser.add_argument("--loop", choices=("uvloop", "asyncio"), default="uvloop")
     args = parser.parse_args()

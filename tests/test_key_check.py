@@ -98,6 +98,22 @@ def test_a_key_revoked_through_one_process_fails_at_once_in_another(
             stop_server(live)
 
 
+async def _logged(store: Any, project_name: str) -> tuple[bytes, str, list[str]]:
+    """A key of a new project (its digest, the project's id), and the list every statement the
+    store sends from now on is logged to (the pool's one connection)."""
+    plain, _ = await auth.create_key(store, project_name, name="t")
+    digest = auth.hash_key(plain)
+    project = await store.project_for_key(digest)
+    assert project is not None
+    sent: list[str] = []
+    pool: Any = store._pool
+    # One connection, so every statement passes the logger.
+    conn = await pool.acquire()
+    conn.add_query_logger(lambda record: sent.append(record.query))
+    await pool.release(conn)
+    return digest, project, sent
+
+
 @pytest.mark.postgres
 @pytest.mark.skipif(POSTGRES_URL is None, reason=POSTGRES_SKIP)
 def test_hot_store_calls_are_one_round_trip_with_the_key_check() -> None:
@@ -107,16 +123,7 @@ def test_hot_store_calls_are_one_round_trip_with_the_key_check() -> None:
         store = open_store(url)
         await store.open()
         try:
-            plain, _ = await auth.create_key(store, "rounds", name="t")
-            digest = auth.hash_key(plain)
-            project = await store.project_for_key(digest)
-            assert project is not None
-            sent: list[str] = []
-            pool: Any = store._pool  # type: ignore[attr-defined]
-            # One connection, so every statement passes the logger.
-            conn = await pool.acquire()
-            conn.add_query_logger(lambda record: sent.append(record.query))
-            await pool.release(conn)
+            digest, project, sent = await _logged(store, "rounds")
             cache = keycheck.KeyCache()
 
             async def owing(call: Any) -> int:
@@ -172,15 +179,7 @@ def test_a_conversation_turn_is_two_round_trips() -> None:
         store = open_store(url)
         await store.open()
         try:
-            plain, _ = await auth.create_key(store, "turns", name="t")
-            digest = auth.hash_key(plain)
-            project = await store.project_for_key(digest)
-            assert project is not None
-            sent: list[str] = []
-            pool: Any = store._pool  # type: ignore[attr-defined]
-            conn = await pool.acquire()
-            conn.add_query_logger(lambda record: sent.append(record.query))
-            await pool.release(conn)
+            digest, project, sent = await _logged(store, "turns")
             cache = keycheck.KeyCache()
 
             def item(role: str, text: str) -> NewItem:
