@@ -256,15 +256,15 @@ def _perf_stop(perf: subprocess.Popen[bytes]) -> None:
     perf.wait(timeout=60)
 
 
+def _perf_report(data: Path, *options: str) -> str:
+    """`perf report` of a recording as text, flat (no call graphs)."""
+    command = ["perf", "report", "-i", str(data), *options, "--stdio", "-g", "none"]
+    return subprocess.run(command, capture_output=True, text=True, check=False).stdout
+
+
 def _children(data: Path) -> dict[str, float]:
     """Each symbol's inclusive share (%) in a perf recording."""
-    report = subprocess.run(
-        ["perf", "report", "-i", str(data), "--children", "--sort", "symbol", "--stdio"]
-        + ["-g", "none"],
-        capture_output=True,
-        text=True,
-        check=False,
-    ).stdout
+    report = _perf_report(data, "--children", "--sort", "symbol")
     children: dict[str, float] = {}
     for line in report.splitlines():
         fields = line.split()
@@ -280,13 +280,7 @@ def _print_worker_parts(data: Path) -> None:
     for label, functions in WORKER_PARTS:
         share = sum(children.get(function, 0.0) for function in functions)
         print(f"{share:7.1f}  {label}")
-    by_object = subprocess.run(
-        ["perf", "report", "-i", str(data), "--no-children", "--sort", "dso", "--stdio"]
-        + ["-g", "none"],
-        capture_output=True,
-        text=True,
-        check=False,
-    ).stdout
+    by_object = _perf_report(data, "--no-children", "--sort", "dso")
     print("   self % by binary:")
     shown = [line.strip() for line in by_object.splitlines() if line.strip()[:1].isdigit()]
     for line in shown[:8]:

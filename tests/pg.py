@@ -44,3 +44,19 @@ def fresh_database() -> Iterator[str]:
     finally:
         # FORCE terminates whatever sessions a test left behind before dropping.
         asyncio.run(_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+async def migrate_until(conn: asyncpg.Connection, last: int) -> None:
+    """Apply parley's PostgreSQL migrations up to and including ``last`` on ``conn``, recorded
+    as ``parley migrate`` records them: an older schema for an upgrade test to seed."""
+    from parley.store.migrations import migrations
+
+    await conn.execute(
+        "CREATE TABLE parley_migrations (version integer PRIMARY KEY, "
+        "name text NOT NULL, applied_at bigint NOT NULL)"
+    )
+    for version, name, sql in migrations("postgres"):
+        if version > last:
+            break
+        await conn.execute(sql)
+        await conn.execute("INSERT INTO parley_migrations VALUES ($1, $2, 0)", version, name)

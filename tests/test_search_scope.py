@@ -115,22 +115,12 @@ def test_postgres_items_of_an_older_store_are_scoped_by_the_migration() -> None:
     import asyncpg
 
     from parley.store.postgres_schema import migrate_connection
-    from tests.pg import fresh_database
+    from tests.pg import fresh_database, migrate_until
 
     async def seed(url: str) -> None:
         conn = await asyncpg.connect(url)
         try:
-            await conn.execute(
-                "CREATE TABLE parley_migrations (version integer PRIMARY KEY, "
-                "name text NOT NULL, applied_at bigint NOT NULL)"
-            )
-            for version, name, sql in migrations("postgres"):
-                if version >= 10:
-                    break
-                await conn.execute(sql)
-                await conn.execute(
-                    "INSERT INTO parley_migrations VALUES ($1, $2, 0)", version, name
-                )
+            await migrate_until(conn, 9)
             for project in ("proj_a", "proj_b"):
                 await conn.execute(
                     "INSERT INTO projects (id, name, created_at) VALUES ($1, $1, 0)", project
