@@ -8,9 +8,10 @@ streamed one; AsyncOpenAI 1254 and 2088).
 
 from __future__ import annotations
 
+import contextlib
 import fnmatch
 import logging
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from typing import Any
 
 import aiohttp
@@ -125,16 +126,27 @@ class HTTPUpstream:
     async def post_whole(self, path: str, body: bytes) -> bytes:
         """POST ``body`` to ``path``; the whole answer's body, else UpstreamError."""
         response = await self.post(path, body)
-        try:
-            # Read to its end, the connection goes back to the pool by itself.
+        with reading_body(self.name, response, timed_out):
             return await response.read()
-        except TimeoutError:
-            raise timed_out(self.name) from None
-        except aiohttp.ClientError as exc:
-            raise cut_off(self.name, exc) from None
-        finally:
-            # Cancelled or failed mid-body: the connection is closed, never reused.
-            response.close()
+
+
+@contextlib.contextmanager
+def reading_body(
+    name: str, response: aiohttp.ClientResponse, timeout: Callable[[str], UpstreamError]
+) -> Iterator[None]:
+    """While an answer's body is read: a timeout is ``timeout(name)`` (a whole answer that
+    took too long, a stream that stalled: each caller says which), a broken connection a 502.
+    Read to its end, the body has already given its connection back to the pool (aiohttp does
+    that at the end); ended any other way (an error, cancelled: the client went away), the
+    connection is closed here, never reused, and the upstream sees the call cancelled."""
+    try:
+        yield
+    except TimeoutError:
+        raise timeout(name) from None
+    except aiohttp.ClientError as exc:
+        raise cut_off(name, exc) from None
+    finally:
+        response.close()
 
 
 _JSON = {"content-type": "application/json"}

@@ -11,7 +11,7 @@ import aiohttp
 import msgspec
 
 from parley.upstreams.base import ModelEvent
-from parley.upstreams.http import broken, cut_off, stalled
+from parley.upstreams.http import broken, reading_body, stalled
 
 _decode = msgspec.json.decode
 # After a stream's last event ([DONE], response.completed) the body's end follows at once from
@@ -58,19 +58,11 @@ class Streamed:
         last event, the rest of the body is drained so that the connection is reused; ended
         any other way (an error, the client gone), the connection is closed."""
         response = self._response
-        try:
+        with reading_body(self._name, response, stalled):
             yield
             with contextlib.suppress(TimeoutError, aiohttp.ClientError):
                 async with asyncio.timeout(_DRAIN_SECONDS):
                     await response.content.read()
-        except TimeoutError:
-            raise stalled(self._name) from None
-        except aiohttp.ClientError as exc:
-            raise cut_off(self._name, exc) from None
-        finally:
-            # Read to its end, the body already gave its connection back to the pool (aiohttp
-            # does at the end); otherwise this closes it: the upstream sees the call cancelled.
-            response.close()
 
     def decode(self, data: bytes, what: str) -> Any:
         """One event's JSON; 502 when ``what`` (a chunk, an event) is not JSON."""
