@@ -124,7 +124,7 @@ async def _backends(pool: Any, size: int) -> list[int]:
         return [int(await conn.fetchval("SELECT pg_backend_pid()")) for conn in held]
     finally:
         for conn in held:
-            await pool.release(conn)
+            pool.release(conn)
 
 
 def _options(pool_size: int) -> Any:

@@ -110,7 +110,7 @@ async def _logged(store: Any, project_name: str) -> tuple[bytes, str, list[str]]
     # One connection, so every statement passes the logger.
     conn = await pool.acquire()
     conn.add_query_logger(lambda record: sent.append(record.query))
-    await pool.release(conn)
+    pool.release(conn)
     return digest, project, sent
 
 

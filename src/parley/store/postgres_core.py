@@ -23,7 +23,8 @@ from parley.ratelimit import PostgresRateLimiter, RateLimiter
 from parley.search import item_text
 from parley.settings import DEFAULTS
 from parley.store.migrations import SchemaTooNew, check_version, migrations
-from parley.store.postgres_schema import migrate, schema_version, translate, translated
+from parley.store.postgres_pool import Pool
+from parley.store.postgres_schema import migrate, schema_version, translate
 from parley.store.postgres_sql import (
     SQL_CREATE_CONVERSATION,
     SQL_CREATE_ITEMS,
@@ -36,19 +37,7 @@ from parley.store.shared import repeated_item
 LAST = 1 << 62
 
 
-class _Connection(asyncpg.Connection):  # type: ignore[misc]
-    """A pooled connection handed back without asyncpg's reset query.
-
-    parley keeps no session state (no SET, LISTEN, cursors or session locks; transactions
-    always end in their block), so the reset would only cost a round trip per request. An
-    open transaction is still rolled back by the pool whatever this returns.
-    """
-
-    def get_reset_query(self) -> str:
-        return ""
-
-
-class _BouncedConnection(_Connection):
+class _BouncedConnection(asyncpg.Connection):  # type: ignore[misc]
     """A connection to PgBouncer in transaction mode: unnamed statements only, one round trip.
 
     A named prepared statement lives on one server connection, and PgBouncer hands the next
@@ -103,7 +92,7 @@ class _BouncedConnection(_Connection):
 class _Lent:
     """One pooled connection for an ``async with`` block, database failures turned into 503s.
 
-    The same as ``translated()`` around ``pool.acquire()`` and the key's settling, in one
+    The same as ``translated()`` around acquiring a connection and the key's settling, in one
     object instead of three nested context managers: a retrieve 491k -> 460k instructions
     (-6 %, callgrind over bench/inproc.py).
     """
@@ -128,12 +117,8 @@ class _Lent:
 
     async def __aexit__(self, kind: Any, exc: BaseException | None, trace: Any) -> None:
         conn, self._conn = self._conn, None
-        try:
-            if conn is not None:
-                await self._pool.release(conn)
-        except Exception as failed:
-            if exc is None:  # the block went well; handing the connection back did not
-                raise (translate(failed, self._budget) or failed) from None
+        if conn is not None:
+            self._pool.release(conn)
         if exc is not None:
             instead = translate(exc, self._budget)
             if instead is not None:
@@ -175,25 +160,30 @@ class PostgresCore:
         if self.statement_timeout > 0 and not self.pgbouncer:
             settings["statement_timeout"] = str(int(self.statement_timeout * 1000))
         bouncer = {"statement_cache_size": 0} if self.pgbouncer else {}
-        async with translated():
-            self._pool = await asyncpg.create_pool(
-                self.url,
-                # No floor: asyncpg would keep re-dialling a down database in the background
-                # and log a traceback per attempt; connections open on demand instead.
-                min_size=0,
-                max_size=self.pool_size,
-                # No idle timer: asyncpg re-arms it on every release (a TimerHandle and a heap
-                # push per request), about 5 % of a retrieve's instructions (callgrind,
-                # bench/inproc.py: 515k -> 487k). Idle connections then stay open, at most
-                # pool_size per process; a dropped one is replaced on its next use.
-                max_inactive_connection_lifetime=0,
-                timeout=self.connect_timeout,
-                # A client-side bound too, for a network that swallows packets silently.
-                command_timeout=self.statement_timeout + 5 if self.statement_timeout > 0 else None,
-                server_settings=settings,
-                connection_class=_BouncedConnection if self.pgbouncer else _Connection,
-                **bouncer,
-            )
+        connection_class = _BouncedConnection if self.pgbouncer else asyncpg.Connection
+        # A client-side bound too, for a network that swallows packets silently.
+        command_timeout = self.statement_timeout + 5 if self.statement_timeout > 0 else None
+
+        async def connect() -> Any:
+            try:
+                return await asyncpg.connect(
+                    self.url,
+                    timeout=self.connect_timeout,
+                    command_timeout=command_timeout,
+                    server_settings=settings,
+                    connection_class=connection_class,
+                    **bouncer,
+                )
+            except asyncpg.exceptions.ObjectNotInPrerequisiteStateError as exc:
+                # "database ... is not currently accepting connections" (ALLOW_CONNECTIONS
+                # false: a maintenance window): unavailable, as a database that is down.
+                raise asyncpg.PostgresConnectionError(str(exc)) from exc
+
+        # parley's own pool (postgres_pool): asyncpg's cost ~50 µs of CPU per request. It
+        # has no floor and no idle timer: connections open on demand (a down database is
+        # not re-dialled in the background), idle ones stay open, at most pool_size per
+        # process, and a dropped one is replaced on its next use.
+        self._pool = Pool(connect, self.pool_size)
         if not self._migrate:
             try:
                 await self._check_schema()
