@@ -177,6 +177,8 @@ async def main_async(args: argparse.Namespace, url: str) -> None:
             if profile is not None:
                 stats = pstats.Stats(profile)
                 stats.sort_stats(args.sort).print_stats(args.top)
+                if args.dump:
+                    stats.dump_stats(f"{args.dump}.{mode}")
     finally:
         await stop()
         shutil.rmtree(work, ignore_errors=True)
@@ -190,6 +192,7 @@ def main() -> int:
     parser.add_argument("--profile", action="store_true", help="cProfile each mode")
     parser.add_argument("--sort", default="tottime", help="cProfile sort key")
     parser.add_argument("--top", type=int, default=40)
+    parser.add_argument("--dump", help="with --profile: also write the pstats file here")
     parser.add_argument("--threads", action="store_true", help="CPU per call of each thread")
     parser.add_argument("--timer", choices=("thread", "wall"), default="thread")
     parser.add_argument("--loop", choices=("uvloop", "asyncio"), default="uvloop")

@@ -3,12 +3,14 @@
     python bench/writesql.py [--routes create,add_items,update] [--batch 64] [--batches 40]
     python bench/writesql.py --isolated          # every write in a savepoint of its own
     python bench/writesql.py --routes update_new # updates that change a pair every time
+    python bench/writesql.py --routes turn --batch 1 --isolated  # a sequential conversation turn
 
 A fresh file (parley's migrations, ``synchronous = FULL``) is seeded with 1,000 conversations
 shaped like `make bench`'s (3 messages, 2 metadata pairs); then each route's writes go through
 the writer's own batch code (``Writer._commit``: BEGIN IMMEDIATE, the ops, the deferred search
 rows, COMMIT with its fsync) in batches of ``--batch``, appends and updates to conversations
-drawn at random. It prints the process CPU per write (statements, COMMIT and the fsync's
+drawn at random (`turn`: a response's turn as /v1/responses commits it, its input and output
+message appended and the stored response inserted, sqlite_ops.commit_turn). It prints the process CPU per write (statements, COMMIT and the fsync's
 system time: no event loop, no HTTP), the same figure for every batch size, so a change to
 the writer's SQL can be judged without a server or a load generator on the cores.
 """
@@ -31,7 +33,7 @@ import seed
 
 from parley import ids
 from parley.items import check_items_array, parse_items
-from parley.models import NewItem
+from parley.models import NewItem, ResponseRecord
 from parley.store import sqlite_ops as ops
 from parley.store.sqlite_schema import connect, migrate
 from parley.store.sqlite_writer import Writer
@@ -42,6 +44,42 @@ Op = Callable[[sqlite3.Connection], Any]
 def items(body: dict[str, Any]) -> list[NewItem]:
     parsed = parse_items(check_items_array(body["items"]))
     return [item for item in parsed if isinstance(item, NewItem)]
+
+
+# A stored response's columns as /v1/responses writes them for one short answer.
+RESPONSE = msgspec.json.encode(
+    {
+        "id": "resp_0",
+        "object": "response",
+        "created_at": 1,
+        "status": "completed",
+        "model": "bench",
+        "output": [
+            {
+                "type": "message",
+                "id": "msg_0",
+                "status": "completed",
+                "role": "assistant",
+                "content": [
+                    {
+                        "type": "output_text",
+                        "text": seed.ADD_ITEMS_BODY["items"][1]["content"],
+                        "annotations": [],
+                        "logprobs": [],
+                    }
+                ],
+            }
+        ],
+        "conversation": {"id": "conv_0"},
+        "usage": {"input_tokens": 12, "output_tokens": 14, "total_tokens": 26},
+        "parallel_tool_calls": True,
+        "tool_choice": "auto",
+        "tools": [],
+        "metadata": {},
+        "text": {"format": {"type": "text"}},
+    }
+)
+INPUT_ITEMS = msgspec.json.encode([seed.ADD_ITEMS_BODY["items"][0]])
 
 
 def make_op(route: str, project: str, conversations: list[str], rng: random.Random) -> Op:
@@ -58,6 +96,10 @@ def make_op(route: str, project: str, conversations: list[str], rng: random.Rand
     if route == "update":
         changed = msgspec.json.encode(seed.UPDATE_BODY["metadata"])
         return lambda conn: ops.update_conversation(conn, project, target, changed, now)
+    if route == "turn":
+        turn = items(seed.ADD_ITEMS_BODY)
+        response = ResponseRecord(ids.new_id("resp_"), now, RESPONSE, INPUT_ITEMS)
+        return lambda conn: ops.commit_turn(conn, project, target, turn, now, response)
     if route == "update_new":  # one of the two pairs changes every time
         fresh = msgspec.json.encode({"workflow": "support-bot", "session": ids.new_id("n8n-")})
         return lambda conn: ops.update_conversation(conn, project, target, fresh, now)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import threading
 import uuid
 from typing import Any
 
@@ -349,3 +350,54 @@ def test_unknown_model_on_a_pattern_server(rclient: openai.OpenAI) -> None:
     # The catch-all upstream serves every name; its own 404 comes back as is.
     with pytest.raises(openai.NotFoundError):
         rclient.models.retrieve("dead-nothing")
+
+
+def test_an_input_item_with_an_id_the_conversation_holds_is_400_before_the_model(
+    rclient: openai.OpenAI, upstream: FakeUpstream, model: str, conversation: str
+) -> None:
+    held = next(iter(rclient.conversations.items.list(conversation))).id
+    reused = {"type": "message", "id": held, "role": "user", "content": "again"}
+    with pytest.raises(openai.BadRequestError) as caught:
+        rclient.responses.create(model=model, input=[reused], conversation=conversation)
+    assert caught.value.param == "input[0].id" and caught.value.code == "duplicate_item"
+    assert held in caught.value.body["message"]
+    assert upstream.requests(model) == []
+    assert count(rclient, conversation) == 1
+    # A fresh id in the same place is fine: the turn is appended.
+    fresh = {**reused, "id": "msg_" + uuid.uuid4().hex}
+    rclient.responses.create(model=model, input=[fresh], conversation=conversation)
+    assert count(rclient, conversation) == 3
+
+
+def test_two_turns_racing_to_one_id_store_one_whole_turn_and_refuse_the_other(
+    rclient: openai.OpenAI, upstream: FakeUpstream, model: str, conversation: str
+) -> None:
+    # Both turns read the conversation before either commits (the model takes 0.5 s): each
+    # passes the context's check, and the store's unique index decides at the append.
+    upstream.script(model, Reply(text="first", delay=0.5), Reply(text="second", delay=0.5))
+    same = {"type": "message", "id": "msg_" + uuid.uuid4().hex, "role": "user", "content": "x"}
+    outcomes: list[Any] = []
+
+    def turn() -> None:
+        try:
+            outcomes.append(
+                rclient.responses.create(model=model, input=[same], conversation=conversation)
+            )
+        except openai.BadRequestError as exc:
+            outcomes.append(exc)
+
+    threads = [threading.Thread(target=turn) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    assert len(upstream.requests(model)) == 2
+    refused = [o for o in outcomes if isinstance(o, openai.BadRequestError)]
+    done = [o for o in outcomes if not isinstance(o, openai.BadRequestError)]
+    assert len(refused) == 1 and len(done) == 1, outcomes
+    assert refused[0].code == "duplicate_item" and same["id"] in refused[0].body["message"]
+    assert refused[0].param == "input[0].id"
+    # The stored turn is whole (its input, then its answer); nothing of the refused one.
+    stored = list(rclient.conversations.items.list(conversation, order="asc"))
+    assert [item.id for item in stored[1:]] == [same["id"], done[0].output[0].id]
+    assert len(stored) == 3

@@ -142,11 +142,11 @@ def response_not_found(response_id: str) -> NotFound:
     return NotFound(f"Response with id '{response_id}' not found.")
 
 
-def duplicate_item(item_id: str, index: int) -> InvalidRequest:
-    """400 for an item id the conversation already holds."""
+def duplicate_item(item_id: str, index: int, field: str = "items") -> InvalidRequest:
+    """400 for an item id the conversation already holds (``field``: the request's list)."""
     return InvalidRequest(
         f"Duplicate item found with id '{item_id}'. Item ids must be unique within a conversation.",
-        param=f"items[{index}].id",
+        param=f"{field}[{index}].id",
         code="duplicate_item",
     )
 

@@ -290,25 +290,27 @@ async def prepare_items(
     *,
     references: bool = True,
     max_bytes: int | None = None,
+    field: str = "items",
 ) -> list[NewItem]:
     """Items ready to store: the rules every entry point (API, import, Responses) obeys.
 
     No id may hold NUL; an item reference becomes a copy of the item it names (404 when the
     project has none; refused when ``references`` is False); no id may repeat within the call;
     what the call stores, references expanded, is held to ``max_bytes`` (the body limit):
-    twenty references to one 4 MB item in a 911-byte request once stored 84 MB.
+    twenty references to one 4 MB item in a 911-byte request once stored 84 MB. Errors name
+    the entries as ``field[i]`` (``input`` on /v1/responses).
     """
     prepared: list[NewItem] = []
     seen: set[str] = set()
     total = 0
     for index, entry in enumerate(parsed):
-        refuse_nul(f"items[{index}].id", entry.id, what="an id")
+        refuse_nul(f"{field}[{index}].id", entry.id, what="an id")
         if isinstance(entry, ItemReference):
             if not references:
                 raise InvalidRequest(
-                    f"Invalid 'items[{index}]': an item reference has nothing to copy here; "
+                    f"Invalid '{field}[{index}]': an item reference has nothing to copy here; "
                     "give the item itself.",
-                    param=f"items[{index}]",
+                    param=f"{field}[{index}]",
                     code="invalid_value",
                 )
             data = await store.find_item(project, entry.id)
@@ -316,14 +318,14 @@ async def prepare_items(
                 raise item_not_found(entry.id)
             entry = copy_item(data)
         if entry.id in seen:
-            raise duplicate_item(entry.id, index)
+            raise duplicate_item(entry.id, index, field)
         total += len(entry.data)
         if max_bytes is not None and total > max_bytes:
             raise InvalidRequest(
                 f"Invalid 'items': with item references expanded, this call would store more "
-                f"than {max_bytes} bytes (the server's limit per call) by 'items[{index}]'. "
+                f"than {max_bytes} bytes (the server's limit per call) by '{field}[{index}]'. "
                 "Send fewer or smaller items per call.",
-                param=f"items[{index}]",
+                param=f"{field}[{index}]",
                 code="items_too_large",
             )
         seen.add(entry.id)

@@ -24,7 +24,7 @@ from parley.api import (
     parse_order,
     read_json,
 )
-from parley.errors import InvalidRequest, NotFound, ParleyError, item_not_found
+from parley.errors import InvalidRequest, NotFound, ParleyError, duplicate_item, item_not_found
 from parley.models import NewItem, ResponseRecord
 from parley.responses.context import build_context
 from parley.responses.core import Event, Turn, generate, new_response
@@ -212,9 +212,14 @@ async def respond(request: Request, store: Store, project: str, body: dict[str, 
             )
         if parsed.conversation is None and record is None:
             return
-        await store.commit_response(
-            project, parsed.conversation, context.fresh + output, created_at, record
-        )
+        try:
+            await store.commit_response(
+                project, parsed.conversation, context.fresh + output, created_at, record
+            )
+        except InvalidRequest as exc:
+            # A turn that raced this one stored an id of this input first: name it as the
+            # context's check would have (the store counts from the items it was given).
+            raise _as_input(exc, context.fresh + output, context.inputs) from None
 
     watch = Watch(request.receive)
     if parsed.stream:
@@ -239,6 +244,17 @@ async def respond(request: Request, store: Store, project: str, body: dict[str, 
         # Nobody is listening; the status only shows in the access log.
         return Response(status_code=499)
     return ok(response)
+
+
+def _as_input(exc: InvalidRequest, stored: list[NewItem], inputs: list[NewItem]) -> InvalidRequest:
+    """A store's duplicate-id error (``items[i].id`` of the ``stored`` list) named by the
+    request's ``input`` index instead; any other error as it is."""
+    if exc.code == "duplicate_item" and exc.param and exc.param.startswith("items["):
+        taken = stored[int(exc.param[6 : exc.param.index("]")])].id
+        for index, item in enumerate(inputs):
+            if item.id == taken:
+                return duplicate_item(taken, index, "input")
+    return exc
 
 
 @authed

@@ -7,7 +7,7 @@ from typing import Any
 
 import msgspec
 
-from parley.errors import NotFound
+from parley.errors import NotFound, duplicate_item
 from parley.items import ItemReference, prepare_items
 from parley.models import MAX_LIMIT, NewItem
 from parley.store import Store
@@ -161,10 +161,17 @@ async def build_context(
     else:
         history = []
     # References expanded, the input is held to the body limit, as on the Conversations API.
-    inputs = await prepare_items(store, project, parsed, max_bytes=max_bytes)
-    fresh = inputs
-    if dedupe and conversation is not None and history:
-        dropped = tool_loop_repeats(history, [_decode(item.data) for item in inputs])
-        if dropped:
-            fresh = [item for index, item in enumerate(inputs) if index not in dropped]
+    inputs = await prepare_items(store, project, parsed, max_bytes=max_bytes, field="input")
+    dropped: set[int] = set()
+    if conversation is not None and history:
+        if dedupe:
+            dropped = tool_loop_repeats(history, [_decode(item.data) for item in inputs])
+        # An id the conversation already holds: 400 now, before any model is called (the
+        # history is the whole conversation). A turn racing this one to the same id still
+        # fails at the append, which the store checks.
+        held = {item.get("id") for item in history}
+        for index, item in enumerate(inputs):
+            if index not in dropped and item.id in held:
+                raise duplicate_item(item.id, index, "input")
+    fresh = [item for index, item in enumerate(inputs) if index not in dropped]
     return Context(history, inputs, fresh)

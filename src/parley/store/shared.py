@@ -10,12 +10,14 @@ from parley.models import NewItem, TimeFilter
 from parley.store.base import Order
 
 
-def repeated_item(items: list[NewItem], taken: Collection[str] = ()) -> InvalidRequest | None:
+def repeated_item(
+    items: list[NewItem], taken: Collection[str] = (), field: str = "items"
+) -> InvalidRequest | None:
     """The ``duplicate_item`` error for the first id repeated in ``items`` or in ``taken``."""
     seen: set[str] = set()
     for index, item in enumerate(items):
         if item.id in seen or item.id in taken:
-            return duplicate_item(item.id, index)
+            return duplicate_item(item.id, index, field)
         seen.add(item.id)
     return None
 

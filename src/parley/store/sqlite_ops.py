@@ -10,7 +10,7 @@ import msgspec
 
 from parley import ids
 from parley.errors import InvalidRequest, ParleyError, conversation_not_found
-from parley.models import NewItem
+from parley.models import NewItem, ResponseRecord
 from parley.store.shared import repeated_item
 
 # An item's row key: its conversation's seq times 2^32 plus its position (migration 0008), so
@@ -75,13 +75,17 @@ def append_items(
     conversation_id: str,
     items: list[NewItem],
     created_at: int,
+    *,
+    look_first: bool = True,
 ) -> None:
     """Append ``items`` at the end of a project's conversation; 404 when it has none.
 
     Fails only before its first write (an id the conversation holds is looked for first), so
-    the writer may run it without a savepoint of its own (``isolated=False``).
+    the writer may run it without a savepoint of its own (``isolated=False``). With
+    ``look_first=False`` an id already held is found by the items' unique index instead, after
+    the conversation's row was written: only for an op the writer runs isolated.
     """
-    if items:
+    if items and look_first:
         marks = ", ".join("?" * len(items))
         taken = conn.execute(
             "SELECT i.id FROM conversations c JOIN items i ON i.conversation = c.seq "
@@ -104,6 +108,37 @@ def append_items(
     seq, next_position = row
     if items:
         insert_items(conn, project, seq, next_position - len(items), items, created_at)
+
+
+def commit_turn(
+    conn: sqlite3.Connection,
+    project: str,
+    conversation_id: str | None,
+    items: list[NewItem],
+    created_at: int,
+    response: ResponseRecord | None,
+) -> None:
+    """A response's turn: its items appended to the conversation (when it has one) and the
+    stored response (when it is stored), in the writer's one transaction."""
+    if conversation_id is not None:
+        # The same serialised append as create_items: the turn's items stay adjacent. The
+        # turn's context held every id of the conversation and refused those it holds
+        # (responses.context), so only a racing turn can collide: the unique index tells
+        # (commit_response runs isolated), and the look for held ids is not needed first.
+        append_items(conn, project, conversation_id, items, created_at, look_first=False)
+    if response is not None:
+        conn.execute(
+            "INSERT INTO responses (id, project_id, created_at, previous_response_id, "
+            "data, input_items) VALUES (?, ?, ?, ?, ?, ?)",
+            (
+                response.id,
+                project,
+                response.created_at,
+                response.previous_response_id,
+                response.data,
+                response.input_items,
+            ),
+        )
 
 
 def update_conversation(

@@ -22,22 +22,7 @@ class SQLiteResponses(SQLiteCore):
         response: ResponseRecord | None,
     ) -> None:
         def op(conn: sqlite3.Connection) -> None:
-            if conversation_id is not None:
-                # The same serialised append as create_items: the turn's items stay adjacent.
-                ops.append_items(conn, project, conversation_id, items, created_at)
-            if response is not None:
-                conn.execute(
-                    "INSERT INTO responses (id, project_id, created_at, previous_response_id, "
-                    "data, input_items) VALUES (?, ?, ?, ?, ?, ?)",
-                    (
-                        response.id,
-                        project,
-                        response.created_at,
-                        response.previous_response_id,
-                        response.data,
-                        response.input_items,
-                    ),
-                )
+            ops.commit_turn(conn, project, conversation_id, items, created_at, response)
 
         await self._write(op)
 
