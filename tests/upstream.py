@@ -9,6 +9,8 @@ Unscripted calls answer ``echo: <last user text>``.
 from __future__ import annotations
 
 import json
+import select
+import socket
 import threading
 import time
 from collections import defaultdict, deque
@@ -139,6 +141,12 @@ class FakeUpstream:
                     reply = script.popleft() if script else Reply()
                 if reply.delay:
                     time.sleep(reply.delay)
+                    if self._peer_closed():
+                        # parley hung up while the "model" thought: the call was cancelled.
+                        with fake._lock:
+                            fake.cancelled[model] += 1
+                        self.close_connection = True
+                        return
                 if reply.raw is not None:
                     self.send_response(200)
                     self.send_header("content-type", "application/json")
@@ -169,6 +177,16 @@ class FakeUpstream:
                     self._stream(model, body, reply, text)
                 else:
                     self._json(200, _completion(model, body, reply, text))
+
+            def _peer_closed(self) -> bool:
+                """Whether the client closed its end of the connection (an EOF is waiting)."""
+                ready, _, _ = select.select([self.connection], [], [], 0)
+                if not ready:
+                    return False
+                try:
+                    return self.connection.recv(1, socket.MSG_PEEK) == b""
+                except OSError:
+                    return True
 
             def _json(
                 self, status: int, payload: Any, headers: dict[str, str] | None = None
