@@ -10,9 +10,10 @@ shaped like `make bench`'s (3 messages, 2 metadata pairs); then each route's wri
 the writer's own batch code (``Writer._commit``: BEGIN IMMEDIATE, the ops, the deferred search
 rows, COMMIT with its fsync) in batches of ``--batch``, appends and updates to conversations
 drawn at random (`turn`: a response's turn as /v1/responses commits it, its input and output
-message appended and the stored response inserted, sqlite_ops.commit_turn). It prints the process CPU per write (statements, COMMIT and the fsync's
-system time: no event loop, no HTTP), the same figure for every batch size, so a change to
-the writer's SQL can be judged without a server or a load generator on the cores.
+message appended and the stored response inserted, sqlite_ops.commit_turn). It prints the
+process CPU per write (statements, COMMIT and the fsync's system time: no event loop, no
+HTTP), the same figure for every batch size, so a change to the writer's SQL can be judged
+without a server or a load generator on the cores.
 """
 
 from __future__ import annotations
@@ -133,6 +134,7 @@ async def measure(args: argparse.Namespace) -> None:
                     loop.create_future(),
                     loop,
                     args.isolated,
+                    True,  # key-neutral, as the server's conversation writes are
                 )
                 for _ in range(args.batch)
             ]
@@ -140,7 +142,7 @@ async def measure(args: argparse.Namespace) -> None:
             writer._commit(conn, batch)  # noqa: SLF001 - the batch code is what is measured
             per_batch.append((time.process_time() - began) / args.batch)
             await asyncio.sleep(0)  # deliver the results
-            failed = [f.exception() for _, f, _, _ in batch if f.exception() is not None]
+            failed = [f.exception() for _, f, _, _, _ in batch if f.exception() is not None]
             if failed:
                 raise RuntimeError(f"{route}: {failed[0]!r}")
         print(

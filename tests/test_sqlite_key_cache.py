@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import fcntl
+import json
 import os
 import sqlite3
 import struct
@@ -12,10 +13,12 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import httpx
 
-from parley import auth
+from parley import auth, ids
+from parley.models import NewItem, ResponseRecord
 from parley.store import open_store
 from parley.store.sqlite_commits import CommitSignal
 from parley.store.sqlite_schema import migrate
@@ -106,6 +109,124 @@ def test_a_key_is_looked_up_again_only_after_a_commit(tmp_path: Path) -> None:
             await store.close()
 
     assert asyncio.run(run()) == [1, 0, 0, 1, 2]
+
+
+def _message(text: str) -> NewItem:
+    return NewItem(
+        ids.new_id("msg_"),
+        "message",
+        json.dumps(
+            {"type": "message", "role": "user", "content": [{"type": "input_text", "text": text}]}
+        ).encode(),
+    )
+
+
+def test_the_cache_outlives_this_processs_own_conversation_writes_only(tmp_path: Path) -> None:
+    database = str(tmp_path / "parley.db")
+
+    async def run() -> list[int]:
+        store = open_store(database)
+        await store.open()
+        try:
+            plain, _ = await auth.create_key(store, "cached", name="t")
+            digest = auth.hash_key(plain)
+            project = await store.project_for_key(digest)
+            assert project is not None
+            statements: list[str] = []
+            store._auth.set_trace_callback(statements.append)  # type: ignore[attr-defined]
+            counts = []
+
+            async def checks() -> None:
+                before = len(statements)
+                assert await store.project_for_key(digest) == project
+                assert await store.project_for_key(digest) == project
+                counts.append(len(statements) - before)
+
+            # A conversation, an append, an update, a stored turn, deletes: all key-neutral
+            # commits of this process, one after another; the cache holds through them all.
+            await store.create_conversation(project, "conv_1", 1, b"{}", [_message("a")])
+            await checks()
+            await store.create_items(project, "conv_1", [_message("b")], 2)
+            await store.update_conversation(project, "conv_1", b'{"k":"v"}')
+            turn = ResponseRecord(ids.new_id("resp_"), 3, b"{}", b"[]")
+            await store.commit_response(project, "conv_1", [_message("c")], 3, turn)
+            await checks()
+            await store.delete_response(project, turn.id)
+            await store.delete_conversation(project, "conv_1")
+            await checks()
+            # A commit of another kind (a project, here) sends the check to the database.
+            await store.ensure_project("another")
+            await checks()
+            # So does a commit of another process, even between two of ours.
+            await store.create_conversation(project, "conv_2", 4, b"{}", [])
+            await asyncio.to_thread(
+                _in_another_process,
+                database,
+                "UPDATE api_keys SET name = 'renamed' WHERE key_hash = ?",
+                digest,
+            )
+            await store.create_items(project, "conv_2", [_message("d")], 5)
+            await checks()
+            # And a revoke there, followed by our own writes, is still seen at once.
+            await asyncio.to_thread(
+                _in_another_process,
+                database,
+                "UPDATE api_keys SET revoked_at = 1 WHERE key_hash = ?",
+                digest,
+            )
+            await store.create_items(project, "conv_2", [_message("e")], 6)
+            await store.create_items(project, "conv_2", [_message("f")], 7)
+            assert await store.project_for_key(digest) is None
+            return counts
+        finally:
+            await store.close()
+
+    assert asyncio.run(run()) == [0, 0, 0, 1, 1]
+
+
+def test_a_revoke_committed_just_after_our_own_commit_is_not_taken_for_ours(
+    tmp_path: Path,
+) -> None:
+    # The writer reads the header after its COMMIT has let go of the lock, so another
+    # connection may have committed in between: here it always has (a revoke, made from the
+    # header read itself). The change counter then moved by two, and the cache must not
+    # trust the key.
+    database = str(tmp_path / "parley.db")
+
+    async def run() -> str | None:
+        store = open_store(database)
+        await store.open()
+        other = sqlite3.connect(database, isolation_level=None, check_same_thread=False)
+        try:
+            plain, _ = await auth.create_key(store, "raced", name="t")
+            digest = auth.hash_key(plain)
+            project = await store.project_for_key(digest)
+            assert project is not None
+            await store.create_conversation(project, "conv_1", 1, b"{}", [])
+            assert await store.project_for_key(digest) == project  # cached
+            writer: Any = store._writer  # type: ignore[attr-defined]
+            real = writer.header
+            reads = 0
+
+            def racing() -> bytes:
+                nonlocal reads
+                reads += 1
+                if reads == 2:  # the read after COMMIT
+                    other.execute(
+                        "UPDATE api_keys SET revoked_at = 1 WHERE key_hash = ?", (digest,)
+                    )
+                return bytes(real())
+
+            writer.header = racing
+            await store.create_items(project, "conv_1", [_message("x")], 2)
+            writer.header = real
+            assert reads == 2
+            return await store.project_for_key(digest)
+        finally:
+            other.close()
+            await store.close()
+
+    assert asyncio.run(run()) is None
 
 
 def test_a_key_revoked_by_plain_sql_in_another_process_fails_on_its_next_request(

@@ -62,7 +62,7 @@ class SQLiteStore(SQLiteKeys, SQLiteFeatures, SQLiteResponses):
             ops.insert_conversation(conn, project, conversation_id, created_at, metadata, items)
             return ConversationRecord(conversation_id, created_at, metadata)
 
-        return await self._write(op, isolated=False)
+        return await self._write(op, isolated=False, key_neutral=True)
 
     async def retrieve_conversation(self, project: str, conversation_id: str) -> ConversationRecord:
         row = self._keyed_row(
@@ -82,7 +82,7 @@ class SQLiteStore(SQLiteKeys, SQLiteFeatures, SQLiteResponses):
             created_at = ops.update_conversation(conn, project, conversation_id, metadata, now)
             return ConversationRecord(conversation_id, created_at, metadata)
 
-        return await self._write(op, isolated=False)
+        return await self._write(op, isolated=False, key_neutral=True)
 
     async def delete_conversation(self, project: str, conversation_id: str) -> None:
         def op(conn: sqlite3.Connection) -> None:
@@ -103,7 +103,7 @@ class SQLiteStore(SQLiteKeys, SQLiteFeatures, SQLiteResponses):
                 (conversation_id, project, row[1], row[0]),
             )
 
-        await self._write(op, isolated=False)
+        await self._write(op, isolated=False, key_neutral=True)
 
     async def list_conversations(
         self,
@@ -133,7 +133,7 @@ class SQLiteStore(SQLiteKeys, SQLiteFeatures, SQLiteResponses):
 
         # append_items fails only before writing: no savepoint (the writer's CPU per append
         # in batches of 64 was 141 µs with one, 86 without: bench/writesql.py).
-        await self._write(op, isolated=False)
+        await self._write(op, isolated=False, key_neutral=True)
 
     async def list_items(
         self,
@@ -219,7 +219,7 @@ class SQLiteStore(SQLiteKeys, SQLiteFeatures, SQLiteResponses):
             )
             return ConversationRecord(conversation_id, conv[1], conv[2])
 
-        return await self._write(op, isolated=False)
+        return await self._write(op, isolated=False, key_neutral=True)
 
     async def find_item(self, project: str, item_id: str) -> bytes | None:
         def op(conn: sqlite3.Connection) -> bytes | None:

@@ -58,6 +58,7 @@ class SQLiteCore:
         self._read = self._reads.connection()
         self._auth = self._reads.connection()
         self._commits = CommitSignal.open(self.path, self._auth)
+        self._writer.header = self._commits.version if self._commits is not None else None
         self._reads.open()
         self._writer.start()
 
@@ -134,7 +135,15 @@ class SQLiteCore:
             conn.execute("COMMIT")
         self._snapshot_until = 0.0
 
-    async def _write(self, op: Callable[[sqlite3.Connection], T], *, isolated: bool = True) -> T:
+    async def _write(
+        self,
+        op: Callable[[sqlite3.Connection], T],
+        *,
+        isolated: bool = True,
+        key_neutral: bool = False,
+    ) -> T:
+        """Run ``op`` in the writer's next batch (Writer.submit: ``isolated``,
+        ``key_neutral``); its result once committed."""
         self._release_snapshot()
-        result: T = await self._writer.submit(op, isolated=isolated)
+        result: T = await self._writer.submit(op, isolated=isolated, key_neutral=key_neutral)
         return result

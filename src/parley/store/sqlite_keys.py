@@ -10,6 +10,7 @@ from parley.models import ApiKeyInfo, ConversationSummary, DashboardSession
 from parley.store import sqlite_dashboard as dashboard
 from parley.store import sqlite_ops as ops
 from parley.store.sqlite_core import SQLiteCore
+from parley.store.sqlite_writer import OWN_COMMITS
 
 # Keys are few; past this many cached, further ones are looked up every time.
 _KEY_CACHE_LIMIT = 10_000
@@ -42,6 +43,21 @@ class SQLiteKeys(SQLiteCore):
 
         return await self._write(op)
 
+    def _only_own_commits(self, version: bytes) -> bool:
+        """Whether every commit from ``_keys_version`` to ``version`` was a key-neutral one
+        of this process's writer."""
+        since, own = self._keys_version, self._writer.own_commits
+        if not since:
+            return False
+        for _ in range(OWN_COMMITS):
+            before = own.get(version)
+            if before is None:
+                return False
+            if before == since:
+                return True
+            version = before
+        return False
+
     async def project_for_key(self, key_hash: bytes) -> str | None:
         # A key found active is trusted while the database has not changed since (its
         # WAL-index header, CommitSignal, is the same 48 bytes): any commit in any process,
@@ -50,10 +66,15 @@ class SQLiteKeys(SQLiteCore):
         # eight GIL releases a one-row sqlite3 statement makes, each a hand-off to granian's
         # waiting thread under load: retrieve 0.23-0.25x -> 0.32x the floor, 80-91 -> 62-67
         # µs of server CPU per request (bench/README.md, "the reads, third session").
+        # Commits of this process's writer that wrote only conversations and responses do
+        # not count (Writer.own_commits: nothing else committed between, by the header's
+        # change counter), so a conversation turn or an append does not cost the next
+        # request a lookup.
         commits = self._commits
         version = b"" if commits is None else commits.version()
         if version:
-            if version == self._keys_version:
+            if version == self._keys_version or self._only_own_commits(version):
+                self._keys_version = version
                 project = self._key_projects.get(key_hash)
                 if project is not None:
                     return project

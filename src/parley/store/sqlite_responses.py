@@ -24,7 +24,7 @@ class SQLiteResponses(SQLiteCore):
         def op(conn: sqlite3.Connection) -> None:
             ops.commit_turn(conn, project, conversation_id, items, created_at, response)
 
-        await self._write(op)
+        await self._write(op, key_neutral=True)
 
     async def retrieve_response(self, project: str, response_id: str) -> ResponseRecord:
         def op(conn: sqlite3.Connection) -> ResponseRecord:
@@ -47,4 +47,4 @@ class SQLiteResponses(SQLiteCore):
             if deleted.rowcount == 0:
                 raise response_not_found(response_id)
 
-        await self._write(op, isolated=False)
+        await self._write(op, isolated=False, key_neutral=True)

@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import queue
 import sqlite3
+import sys
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -31,6 +32,14 @@ Connect = Callable[[str], sqlite3.Connection]
 
 _STOP = object()
 _MAX_BATCH = 512
+# How many of its own key-neutral commits the writer remembers (Writer.own_commits).
+OWN_COMMITS = 256
+
+
+def change_counter(header: bytes) -> int:
+    """The WAL-index header's iChange: one more after each committed transaction, of any
+    process (sqlite.org/walformat.html, 2.1: a native-order u32 at byte 8)."""
+    return int.from_bytes(header[8:12], sys.byteorder)
 
 
 class BrokenPromise(RuntimeError):
@@ -96,6 +105,12 @@ class Writer:
         # Bumped after every successful COMMIT, before any waiter is woken: readers compare
         # it with their snapshot's to know when they must look again.
         self.generation = 0
+        # The file's WAL-index header (CommitSignal.version), set by the store when it has
+        # one; and this writer's commits that wrote only key-neutral ops, with nothing else
+        # committed between (the header's change counter moved by exactly one), as header
+        # after -> header before: the key cache survives them (SQLiteKeys.project_for_key).
+        self.header: Callable[[], bytes] | None = None
+        self.own_commits: dict[bytes, bytes] = {}
 
     def start(self) -> None:
         self._thread.start()
@@ -103,8 +118,14 @@ class Writer:
         if self._error is not None:
             raise self._error
 
-    def submit(self, op: WriteOp, *, isolated: bool = True) -> asyncio.Future[Any]:
+    def submit(
+        self, op: WriteOp, *, isolated: bool = True, key_neutral: bool = False
+    ) -> asyncio.Future[Any]:
         """Queue ``op``; the future resolves after the COMMIT that includes it.
+
+        ``key_neutral=True`` promises that ``op`` changes no API key or project (a
+        conversation's or a response's writes): a commit of such ops alone leaves the key
+        cache valid.
 
         ``isolated=False`` promises that ``op`` raises a :class:`ParleyError` only before it
         has written anything; such an op then runs without a savepoint of its own (a
@@ -114,7 +135,7 @@ class Writer:
         """
         loop = asyncio.get_running_loop()
         future: asyncio.Future[Any] = loop.create_future()
-        self._queue.put((op, future, loop, isolated))
+        self._queue.put((op, future, loop, isolated, key_neutral))
         return future
 
     async def stop(self) -> None:
@@ -163,9 +184,10 @@ class Writer:
         outcomes: list[tuple[asyncio.Future[Any], asyncio.AbstractEventLoop, Any, Any]] = []
         if len(batch) == 1:
             # Alone in its transaction, a write needs no savepoint: a failure rolls back all.
-            op, future, loop, _ = batch[0]
+            op, future, loop, _, neutral = batch[0]
             try:
                 conn.execute("BEGIN IMMEDIATE")
+                header_before = self._header_now(neutral)
                 _deferred.conn = conn
                 result = op(conn)
                 flush_deferred(conn)
@@ -175,7 +197,7 @@ class Writer:
                     conn.execute("ROLLBACK")
                 outcomes.append((future, loop, None, exc))
             else:
-                self.generation += 1
+                self._committed(header_before)
                 outcomes.append((future, loop, result, None))
             finally:
                 _deferred.conn, _deferred.rows = None, []
@@ -183,8 +205,9 @@ class Writer:
             return
         try:
             conn.execute("BEGIN IMMEDIATE")
+            header_before = self._header_now(all(entry[4] for entry in batch))
             _deferred.conn = conn
-            for op, future, loop, isolated in batch:
+            for op, future, loop, isolated, _ in batch:
                 if isolated:
                     # A savepoint's op starts with nothing deferred: ROLLBACK TO then undoes
                     # exactly the deferred rows it flushed itself, never its neighbours'.
@@ -217,7 +240,7 @@ class Writer:
                     outcomes.append((future, loop, result, None))
             flush_deferred(conn)
             conn.execute("COMMIT")
-            self.generation += 1
+            self._committed(header_before)
         except BaseException:
             _deferred.conn, _deferred.rows = None, []
             if conn.in_transaction:
@@ -229,6 +252,26 @@ class Writer:
             return
         _deferred.conn = None
         self._deliver(outcomes)
+
+    def _header_now(self, neutral: bool) -> bytes | None:
+        """Inside the batch's write transaction: the header, if the batch is key-neutral.
+        No other connection can commit while this one holds the write lock."""
+        header = self.header
+        return header() if neutral and header is not None else None
+
+    def _committed(self, before: bytes | None) -> None:
+        self.generation += 1
+        header = self.header
+        if before is None or header is None:
+            return
+        after = header()
+        # Read after the lock was let go: one more commit than before is ours alone; more
+        # means another process committed too, and nothing is remembered.
+        if change_counter(after) == (change_counter(before) + 1) & 0xFFFFFFFF:
+            own = self.own_commits
+            if len(own) >= OWN_COMMITS:
+                del own[next(iter(own))]  # the oldest
+            own[after] = before
 
     def _deliver(
         self, outcomes: list[tuple[asyncio.Future[Any], asyncio.AbstractEventLoop, Any, Any]]
