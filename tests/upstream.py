@@ -390,6 +390,14 @@ class FakeUpstream:
         """The base URL to give parley (``--upstream``)."""
         return f"http://127.0.0.1:{self.port}/v1"
 
+    def wait_cancelled(self, model: str, timeout: float = 5.0) -> int:
+        """The count of ``model``'s calls whose caller hung up, once there is one (or after
+        ``timeout`` seconds): parley closes the connection a moment after its client left."""
+        deadline = time.monotonic() + timeout
+        while self.cancelled[model] == 0 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        return self.cancelled[model]
+
     def script(self, model: str, *replies: Reply) -> None:
         """Queue replies for ``model``, answered in order."""
         with self._lock:
