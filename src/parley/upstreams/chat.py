@@ -6,7 +6,7 @@ from collections.abc import AsyncIterator
 
 import msgspec
 
-from parley.upstreams.base import ModelCall, ModelEvent
+from parley.upstreams.base import Finish, ModelCall, ModelEvent
 from parley.upstreams.http import HTTPUpstream, broken, mid_stream, sse_data
 from parley.upstreams.streams import Replay, Streamed, whole_answer
 from parley.upstreams.translate import ChunkReader, chat_body, completion_events
@@ -21,6 +21,7 @@ class _Chunks(Streamed):
     async def __aiter__(self) -> AsyncIterator[ModelEvent]:
         reader = ChunkReader()
         done = False
+        finish: Finish | None = None
         async with self.reading():
             async for data in sse_data(self._response):
                 if data == b"[DONE]":
@@ -38,9 +39,17 @@ class _Chunks(Streamed):
                         self._name, "a stream chunk is not a chat completion chunk"
                     ) from None
                 for event in events:
+                    if isinstance(event, Finish):
+                        # Held until the body is drained (the [DONE] and the chunked end
+                        # after the usage chunk): a consumer stops at the finish, and the
+                        # connection goes back to the pool only once read to its end.
+                        finish = event
+                        continue
                     yield event
         if not done and reader.reason is None:
             raise broken(self._name, "the stream ended before the answer did")
+        if finish is not None:
+            yield finish
         for event in reader.close():
             yield event
 
